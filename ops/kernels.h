@@ -1,0 +1,78 @@
+#pragma once
+// The device contract: every kernel an op may call, one table each. The CPU versions in
+// ops/cpu/ are the reference; cuda/kernels/ registers the GPU versions. Kernels receive
+// outputs already allocated with the right shape and dtype, and validated inputs; views
+// may have any strides unless the comment says "contiguous".
+#include <vector>
+
+#include "engine/dispatch.h"
+#include "engine/tensor.h"
+
+namespace cortex {
+
+enum class UnaryOp : uint8_t {
+  neg, exp, log, sqrt, rsqrt, tanh, sigmoid, relu, gelu, silu, abs, square, reciprocal, sign,
+  add_scalar,  // x + alpha
+  mul_scalar,  // x * alpha
+  pow_scalar,  // x ^ alpha
+  rsub_scalar, // alpha - x
+  clamp_min,   // max(x, alpha)
+  clamp_max,   // min(x, alpha)
+};
+// out = op(x, alpha); x and out have the same shape and dtype.
+CORTEX_KERNEL_TABLE(unary_kernel, void(UnaryOp op, const Tensor& x, double alpha, const Tensor& out));
+
+enum class BinaryOp : uint8_t {
+  add, sub, mul, div, pow, maximum, minimum,
+  eq, ne, lt, le, gt, ge,  // out is bool
+  // Derivatives for backward: out = b * f'(a) where a is the forward input (or output, noted).
+  relu_backward, gelu_backward, silu_backward,
+  sigmoid_backward,  // a = sigmoid output
+  tanh_backward,     // a = tanh output
+};
+// out = op(a, b); a, b and out have the output's shape (broadcast inputs arrive as
+// expanded views with zero strides) and a, b share a dtype.
+CORTEX_KERNEL_TABLE(binary_kernel, void(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out));
+// out = cond ? a : b, all the same shape; cond is bool.
+CORTEX_KERNEL_TABLE(where_kernel, void(const Tensor& cond, const Tensor& a, const Tensor& b, const Tensor& out));
+
+enum class ReduceOp : uint8_t { sum, max, min };
+// out has x's rank with size 1 in every reduced dim; dims are sorted and unique.
+// Floating sums accumulate in f32 (f64 for f64).
+CORTEX_KERNEL_TABLE(reduce_kernel, void(ReduceOp op, const Tensor& x, const std::vector<int64_t>& dims, const Tensor& out));
+// Index of the largest element along dim (first one on ties); out is i64 with size 1 at dim.
+CORTEX_KERNEL_TABLE(argmax_kernel, void(const Tensor& x, int64_t dim, const Tensor& out));
+
+// out[b] = a[b] @ bm[b] (+ out[b] when accumulate) for 3-D views [B,M,K] x [B,K,N] -> [B,M,N].
+// Transposes arrive as strides; a zero batch stride broadcasts an operand.
+CORTEX_KERNEL_TABLE(matmul_kernel, void(const Tensor& a, const Tensor& b, const Tensor& out, bool accumulate));
+
+// Softmax (or log-softmax) over the last dim of contiguous x.
+CORTEX_KERNEL_TABLE(softmax_kernel, void(const Tensor& x, const Tensor& out, bool log));
+// gx from y = softmax(x) (or log_softmax) and gy; all contiguous.
+CORTEX_KERNEL_TABLE(softmax_backward_kernel, void(const Tensor& y, const Tensor& gy, const Tensor& gx, bool log));
+
+// RMSNorm over the last dim of contiguous x [R, C]: y = x * rstd * w; rstd [R] is f32.
+CORTEX_KERNEL_TABLE(rmsnorm_kernel, void(const Tensor& x, const Tensor& w, double eps, const Tensor& y, const Tensor& rstd));
+// gx [R, C] and gw [C] (f32 accumulation, written not added).
+CORTEX_KERNEL_TABLE(rmsnorm_backward_kernel, void(const Tensor& x, const Tensor& w, const Tensor& rstd,
+                                                  const Tensor& gy, const Tensor& gx, const Tensor& gw));
+// LayerNorm over the last dim: y = (x - mean) * rstd * w + b; mean, rstd [R] are f32.
+CORTEX_KERNEL_TABLE(layernorm_kernel, void(const Tensor& x, const Tensor& w, const Tensor& b, double eps,
+                                           const Tensor& y, const Tensor& mean, const Tensor& rstd));
+CORTEX_KERNEL_TABLE(layernorm_backward_kernel,
+                    void(const Tensor& x, const Tensor& w, const Tensor& mean, const Tensor& rstd, const Tensor& gy,
+                         const Tensor& gx, const Tensor& gw, const Tensor& gb));
+
+// out = x.index_select(dim, idx): out has x's shape with idx.numel() at dim; idx is i32/i64,
+// already checked to lie in range.
+CORTEX_KERNEL_TABLE(index_select_kernel, void(const Tensor& x, int64_t dim, const Tensor& idx, const Tensor& out));
+// out.index_select(dim, idx) += src, summing repeated indices (the embedding backward);
+// deterministic: the result does not depend on thread scheduling.
+CORTEX_KERNEL_TABLE(index_add_kernel, void(const Tensor& out, int64_t dim, const Tensor& idx, const Tensor& src));
+// out[i][j] = x[i][idx[i][j]] along dim (idx has out's shape).
+CORTEX_KERNEL_TABLE(gather_kernel, void(const Tensor& x, int64_t dim, const Tensor& idx, const Tensor& out));
+// out[i][idx[i][j]] += src[i][j] along dim.
+CORTEX_KERNEL_TABLE(scatter_add_kernel, void(const Tensor& out, int64_t dim, const Tensor& idx, const Tensor& src));
+
+}  // namespace cortex
