@@ -1,0 +1,47 @@
+#pragma once
+// The CUDA runtime layer shared by every kernel file: error checks, devices, the current
+// stream. Kernels launch on current_stream(); nothing here synchronises implicitly.
+#include <cuda_runtime.h>
+
+#include <string>
+
+#include "engine/error.h"
+
+namespace cortex::cuda {
+
+// Throws cortex::Error naming the CUDA call, file and line.
+[[noreturn]] void throw_cuda_error(cudaError_t err, const char* call, const char* file, int line);
+// After a kernel launch: always checks the launch error; in debug builds (or with
+// CORTEX_CUDA_SYNC_CHECK=1 in the environment) also synchronises to surface faults at the kernel.
+void check_launch(const char* kernel, const char* file, int line);
+
+int device_count();
+int current_device();
+void set_device(int device);
+
+// The stream ops launch on for the calling thread and device (default: a per-device stream
+// created on first use, not the legacy default stream).
+cudaStream_t current_stream();
+void set_current_stream(cudaStream_t stream);
+
+// Makes `stream` current for the scope.
+class StreamGuard {
+ public:
+  explicit StreamGuard(cudaStream_t stream) : previous_(current_stream()) { set_current_stream(stream); }
+  ~StreamGuard() { set_current_stream(previous_); }
+  StreamGuard(const StreamGuard&) = delete;
+  StreamGuard& operator=(const StreamGuard&) = delete;
+
+ private:
+  cudaStream_t previous_;
+};
+
+}  // namespace cortex::cuda
+
+#define CORTEX_CUDA_CHECK(expr)                                                               \
+  do {                                                                                        \
+    cudaError_t cortex_err_ = (expr);                                                         \
+    if (cortex_err_ != cudaSuccess) ::cortex::cuda::throw_cuda_error(cortex_err_, #expr, __FILE__, __LINE__); \
+  } while (0)
+
+#define CORTEX_CUDA_CHECK_LAUNCH(kernel_name) ::cortex::cuda::check_launch(kernel_name, __FILE__, __LINE__)

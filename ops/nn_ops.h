@@ -1,0 +1,31 @@
+#pragma once
+// Neural-network ops: forward on every device through ops/kernels.h, backward as closures.
+#include "engine/generator.h"
+#include "engine/tensor.h"
+
+namespace cortex {
+
+// Softmax / log-softmax over `dim` (statistics in f32 for 16-bit inputs).
+Tensor softmax(const Tensor& x, int64_t dim = -1);
+Tensor log_softmax(const Tensor& x, int64_t dim = -1);
+
+// Normalisation over the last dim. weight (and bias) have shape [x.size(-1)].
+Tensor rms_norm(const Tensor& x, const Tensor& weight, double eps = 1e-6);
+Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps = 1e-5);
+
+// Inverted dropout: zeroes elements with probability p and scales the rest by 1/(1-p);
+// the identity when !training or p == 0. The mask comes from the Philox stream of gen.
+Tensor dropout(const Tensor& x, double p, bool training, Generator* gen = nullptr);
+
+// Rows of `table` [V, D] picked by integer `ids` (any shape): result ids.shape + [D].
+// Ids outside [0, V) raise an error naming the first bad id. Backward scatter-adds into the table.
+Tensor embedding(const Tensor& ids, const Tensor& table);
+
+// softmax(q k^T * scale + mask) v for q [..., Lq, D], k [..., Lk, D], v [..., Lk, Dv].
+// key_padding_mask (optional, bool [..., Lk] broadcastable over the query dim): true marks
+// a padded key that no query may attend to. A query whose keys are all masked gets zeros.
+// scale defaults to 1/sqrt(D) when <= 0. Reference version composed of matmul and softmax.
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                                    const Tensor& key_padding_mask = Tensor(), double scale = 0.0);
+
+}  // namespace cortex
