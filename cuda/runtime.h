@@ -23,6 +23,29 @@ void set_device(int device);
 // created on first use, not the legacy default stream).
 cudaStream_t current_stream();
 void set_current_stream(cudaStream_t stream);
+// The same for a given device; set_current_stream(device, nullptr) goes back to the default.
+cudaStream_t current_stream(int device);
+void set_current_stream(int device, cudaStream_t stream);
+// The per-device non-blocking stream every thread starts on.
+cudaStream_t default_stream(int device);
+
+// True while `stream` is being captured into a CUDA graph (nothing may synchronise it then).
+bool is_capturing(cudaStream_t stream);
+// Whether check_launch synchronises: debug builds, or CORTEX_CUDA_SYNC_CHECK=1.
+bool sync_check_enabled();
+
+// Makes `device` current for the scope.
+class DeviceGuard {
+ public:
+  explicit DeviceGuard(int device);
+  ~DeviceGuard();
+  DeviceGuard(const DeviceGuard&) = delete;
+  DeviceGuard& operator=(const DeviceGuard&) = delete;
+
+ private:
+  int previous_;
+  int device_;
+};
 
 // Makes `stream` current for the scope.
 class StreamGuard {
