@@ -75,4 +75,21 @@ CORTEX_KERNEL_TABLE(gather_kernel, void(const Tensor& x, int64_t dim, const Tens
 // out[i][idx[i][j]] += src[i][j] along dim.
 CORTEX_KERNEL_TABLE(scatter_add_kernel, void(const Tensor& out, int64_t dim, const Tensor& idx, const Tensor& src));
 
+// One AdamW step (decoupled weight decay) for a list of tensors sharing hyperparameters
+// and step count, so a backend can fuse them into one multi-tensor launch:
+//   p -= lr * wd * p;  m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;
+//   p -= lr * (m / (1-b1^step)) / (sqrt(v / (1-b2^step)) + eps)
+// params[i] (f32, f64 or bf16/f16) is updated in place from grads[i] (any floating
+// dtype); exp_avg/exp_avg_sq are f32 (f64 for f64 params) and the math runs in their
+// precision. Where model_copies[i] is defined, params[i] is the f32 master of a 16-bit
+// model weight and the kernel also writes the rounded result into model_copies[i]. All contiguous, same shape per index,
+// same device; model_copies is empty or as long as params.
+struct AdamWHyper {
+  double lr, beta1, beta2, eps, weight_decay;
+  int64_t step;  // 1 on the first update
+};
+CORTEX_KERNEL_TABLE(adamw_kernel, void(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
+                                       const std::vector<Tensor>& exp_avg, const std::vector<Tensor>& exp_avg_sq,
+                                       const std::vector<Tensor>& model_copies, const AdamWHyper& h));
+
 }  // namespace cortex

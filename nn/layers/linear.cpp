@@ -1,0 +1,25 @@
+#include "nn/layers/linear.h"
+
+#include <cmath>
+
+#include "engine/factory.h"
+#include "ops/linalg.h"
+
+namespace cortex::nn {
+
+Linear::Linear(int64_t in_features, int64_t out_features, bool with_bias, Generator* gen, DType dtype, Device device)
+    : in_(in_features), out_(out_features) {
+  CORTEX_CHECK(in_features > 0 && out_features > 0, "Linear", "features must be positive, got in=", in_features,
+               " out=", out_features);
+  const double bound = 1.0 / std::sqrt(static_cast<double>(in_features));
+  weight = register_parameter("weight", uniform({out_features, in_features}, -bound, bound, dtype, device, gen));
+  if (with_bias) bias = register_parameter("bias", uniform({out_features}, -bound, bound, dtype, device, gen));
+}
+
+Tensor Linear::forward(const Tensor& x) const {
+  CORTEX_CHECK(x.defined() && x.dim() >= 1 && x.size(-1) == in_, "Linear", "expected input [..., ", in_, "], got ",
+               x.describe());
+  return linear(x, weight, bias);
+}
+
+}  // namespace cortex::nn

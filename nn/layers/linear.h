@@ -1,0 +1,23 @@
+#pragma once
+#include "engine/generator.h"
+#include "nn/module.h"
+
+namespace cortex::nn {
+
+// y = x W^T + b with W [out, in]. Weight and bias start uniform in ±1/sqrt(in).
+class Linear : public Module {
+ public:
+  Linear(int64_t in_features, int64_t out_features, bool bias = true, Generator* gen = nullptr,
+         DType dtype = DType::f32, Device device = Device::cpu());
+  Tensor forward(const Tensor& x) const;
+
+  int64_t in_features() const { return in_; }
+  int64_t out_features() const { return out_; }
+  Tensor weight;
+  Tensor bias;  // undefined without bias
+
+ private:
+  int64_t in_, out_;
+};
+
+}  // namespace cortex::nn
