@@ -1,0 +1,144 @@
+#include "cuda/pinned_pool.h"
+
+#include <cstdio>
+#include <map>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "cuda/runtime.h"
+
+namespace cortex::cuda {
+
+namespace {
+constexpr size_t kMinClass = size_t(64) << 10;
+constexpr size_t kPowerOfTwoLimit = size_t(64) << 20;
+constexpr size_t kLargeStep = size_t(16) << 20;
+
+struct Waiting {
+  void* ptr;
+  size_t size;
+  cudaEvent_t event;
+};
+}  // namespace
+
+struct PinnedPool::Impl {
+  std::mutex mu;
+  std::multimap<size_t, void*> free_buffers;  // by size class
+  std::unordered_map<void*, size_t> in_use;
+  std::vector<Waiting> waiting;  // released, the stream not yet past them
+  std::vector<cudaEvent_t> spare_events;
+  PinnedStats stats;
+
+  void collect_finished() {
+    std::vector<Waiting> still;
+    for (const Waiting& w : waiting) {
+      const cudaError_t err = cudaEventQuery(w.event);
+      if (err == cudaErrorNotReady) {
+        cudaGetLastError();
+        still.push_back(w);
+        continue;
+      }
+      if (err != cudaSuccess) {
+        waiting = still;
+        throw_cuda_error(err, "cudaEventQuery (pinned pool)", __FILE__, __LINE__);
+      }
+      spare_events.push_back(w.event);
+      free_buffers.emplace(w.size, w.ptr);
+    }
+    waiting.swap(still);
+  }
+
+  void free_cached() {
+    for (auto& [size, ptr] : free_buffers) {
+      cudaFreeHost(ptr);
+      stats.reserved_bytes -= size;
+    }
+    free_buffers.clear();
+  }
+};
+
+PinnedPool::PinnedPool() : impl_(new Impl) {}
+
+PinnedPool& PinnedPool::instance() {
+  static PinnedPool* pool = new PinnedPool();  // never destroyed: see CachingAllocator::instance
+  return *pool;
+}
+
+size_t PinnedPool::size_class(size_t nbytes) {
+  if (nbytes <= kMinClass) return kMinClass;
+  if (nbytes <= kPowerOfTwoLimit) {
+    size_t c = kMinClass;
+    while (c < nbytes) c <<= 1;
+    return c;
+  }
+  return (nbytes + kLargeStep - 1) / kLargeStep * kLargeStep;
+}
+
+void* PinnedPool::acquire(size_t nbytes) {
+  const size_t size = size_class(nbytes);
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  impl_->collect_finished();
+  auto it = impl_->free_buffers.find(size);
+  void* p = nullptr;
+  if (it != impl_->free_buffers.end()) {
+    p = it->second;
+    impl_->free_buffers.erase(it);
+  } else {
+    cudaError_t err = cudaHostAlloc(&p, size, cudaHostAllocDefault);
+    if (err == cudaErrorMemoryAllocation) {
+      cudaGetLastError();
+      impl_->free_cached();
+      err = cudaHostAlloc(&p, size, cudaHostAllocDefault);
+    }
+    if (err != cudaSuccess)
+      throw_cuda_error(err, detail::concat("cudaHostAlloc of ", size, " pinned bytes").c_str(), __FILE__, __LINE__);
+    impl_->stats.reserved_bytes += size;
+    ++impl_->stats.host_alloc_count;
+  }
+  impl_->in_use.emplace(p, size);
+  impl_->stats.in_use_bytes += size;
+  return p;
+}
+
+void PinnedPool::release(void* ptr, cudaStream_t stream) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  auto it = impl_->in_use.find(ptr);
+  if (it == impl_->in_use.end()) {
+    std::fprintf(stderr, "cortex pinned pool: release of unknown buffer %p\n", ptr);
+    return;
+  }
+  const size_t size = it->second;
+  impl_->in_use.erase(it);
+  impl_->stats.in_use_bytes -= size;
+  cudaEvent_t e = nullptr;
+  if (!impl_->spare_events.empty()) {
+    e = impl_->spare_events.back();
+    impl_->spare_events.pop_back();
+  } else if (cudaEventCreateWithFlags(&e, cudaEventDisableTiming) != cudaSuccess) {
+    e = nullptr;
+  }
+  if (e && cudaEventRecord(e, stream) == cudaSuccess) {
+    impl_->waiting.push_back({ptr, size, e});
+    return;
+  }
+  // Without an event (e.g. the runtime is shutting down) wait for the stream instead.
+  cudaGetLastError();
+  if (e) impl_->spare_events.push_back(e);
+  cudaStreamSynchronize(stream);
+  cudaGetLastError();
+  impl_->free_buffers.emplace(size, ptr);
+}
+
+PinnedStats PinnedPool::stats() {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->stats;
+}
+
+void PinnedPool::empty_cache() {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  impl_->collect_finished();
+  impl_->free_cached();
+}
+
+}  // namespace cortex::cuda
