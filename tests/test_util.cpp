@@ -22,8 +22,7 @@ Tensor noncontiguous(const Tensor& t) {
   if (t.dim() < 2) {
     // Every other element of a buffer twice as long.
     Tensor wide = zeros({t.numel() * 2}, t.dtype(), t.device());
-    Tensor view = wide.view_as_strided(t.shape(), {2}, 0);
-    if (t.dim() == 0) view = wide.view_as_strided({}, {}, 0);
+    Tensor view = t.dim() == 0 ? wide.view_as_strided({}, {}, 0) : wide.view_as_strided(t.shape(), {2}, 0);
     copy_(view, t);
     return view;
   }

@@ -82,7 +82,7 @@ TEST_CASE("index_select and index_add match the reference for every dim, index d
   for (int64_t n : kAwkwardSizes)
     for (int64_t dim = 0; dim < 3; ++dim)
       for (DType index_dtype : {DType::i32, DType::i64}) {
-        INFO("n=", n, " dim=", dim, " ", dtype_name(index_dtype));
+        INFO("n=", n, " dim=", dim, " ", std::string(dtype_name(index_dtype)));
         Tensor x = random({n, 3, 5}, 10 + n + dim);
         const int64_t bound = x.size(dim), picks = n + 2;  // more picks than rows: repeats
         Tensor idx = random_ids({picks}, bound, 20 + n + dim, index_dtype);
@@ -107,7 +107,7 @@ TEST_CASE("gather and scatter_add match the reference, with an index smaller tha
   for (int64_t n : kAwkwardSizes)
     for (int64_t dim = 0; dim < 2; ++dim)
       for (DType index_dtype : {DType::i32, DType::i64}) {
-        INFO("n=", n, " dim=", dim, " ", dtype_name(index_dtype));
+        INFO("n=", n, " dim=", dim, " ", std::string(dtype_name(index_dtype)));
         Tensor x = random({n, 17}, 40 + n + dim);
         Shape idx_shape = x.shape();
         idx_shape[1 - dim] = std::max<int64_t>(1, x.size(1 - dim) - 1);  // not the full width

@@ -54,7 +54,7 @@ TEST_CASE("rms_norm and layer_norm match the float64 reference on awkward sizes 
       expect_close(rms_norm(noncontiguous(x), noncontiguous(w), 1e-6), rms_ref, 1e-12, 1e-12, "rms f64 view");
       expect_close(layer_norm(noncontiguous(x), w, noncontiguous(b), 1e-5), ln_ref, 1e-10, 1e-10, "ln f64 view");
       for (DType d : {DType::f32, DType::bf16, DType::f16}) {
-        INFO(dtype_name(d));
+        INFO(std::string(dtype_name(d)));
         const double tol = d == DType::f32 ? 1e-5 : 1.5e-2;
         Tensor xd = cast(x, d), wd = cast(w, d), bd = cast(b, d);
         expect_close(rms_norm(xd, wd, 1e-6), reference_rms_norm(to64(xd), to64(wd), 1e-6), tol, tol, "rms");
