@@ -56,10 +56,13 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
                " must end in the number of keys ", k.size(-2));
   // [..., Lk] -> [..., 1, Lk]: one row of the mask serves every query.
   Tensor per_query = unsqueeze(mask.detach(), -2);
-  CORTEX_CHECK(per_query.dim() <= scores.dim() &&
+  // Same rank as the scores: a [B, Lk] mask for [B, H, Lq, Lk] scores would otherwise align
+  // B with H and, when B == H, mask the wrong rows without complaint.
+  CORTEX_CHECK(per_query.dim() == scores.dim() &&
                    broadcast_shapes(per_query.shape(), scores.shape(), op) == scores.shape(),
-               op, "key_padding_mask ", mask.describe(), " does not broadcast over the scores ",
-               shape_str(scores.shape()), " (expected [..., Lk] matching the batch dims of q)");
+               op, "key_padding_mask ", mask.describe(), " does not match the scores ", shape_str(scores.shape()),
+               ": expected one dim per batch dim of q (size 1 to broadcast) followed by Lk, e.g. [B, 1, Lk] for q "
+               "[B, H, Lq, D]");
   Tensor lowest = full({}, lowest_finite(q.dtype()), q.dtype(), q.device());
   Tensor probs = softmax(where(per_query, lowest, scores), -1);
   probs = where(per_query, zeros({}, q.dtype(), q.device()), probs);

@@ -142,4 +142,9 @@ TEST_CASE("attention rejects inconsistent operands and masks") {
                        doctest::Contains("must end in the number of keys 5"), Error);
   CHECK_THROWS_WITH_AS(scaled_dot_product_attention(q, k, v, zeros({3, 5}, DType::boolean)),
                        doctest::Contains("cannot be broadcast"), Error);
+  // [B, Lk] against [B, H, Lq, Lk] scores would align B with H: refused, not guessed.
+  Tensor q4 = zeros({2, 2, 3, 4}), k4 = zeros({2, 2, 5, 4});
+  CHECK_THROWS_WITH_AS(scaled_dot_product_attention(q4, k4, k4, zeros({2, 5}, DType::boolean)),
+                       doctest::Contains("e.g. [B, 1, Lk]"), Error);
+  CHECK_NOTHROW(scaled_dot_product_attention(q4, k4, k4, zeros({2, 1, 5}, DType::boolean)));
 }
