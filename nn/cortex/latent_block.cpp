@@ -1,0 +1,40 @@
+#include "nn/cortex/latent_block.h"
+
+#include "nn/cortex/attention.h"
+#include "ops/elementwise.h"
+#include "ops/nn_ops.h"
+#include "ops/views.h"
+
+namespace cortex::nn {
+
+LatentBlock::LatentBlock(int64_t dim, int64_t heads, int64_t ffn_hidden, double dropout, Generator* gen, DType dtype,
+                         Device device)
+    : heads_(heads) {
+  norm = register_module("norm", std::make_shared<RMSNorm>(dim, 1e-6, dtype, device));
+  qkv = register_module("qkv", std::make_shared<Linear>(dim, 3 * dim, false, gen, dtype, device));
+  out = register_module("out", std::make_shared<Linear>(dim, dim, true, gen, dtype, device));
+  drop = register_module("drop", std::make_shared<Dropout>(dropout, gen));
+  ffn = register_module("ffn", std::make_shared<FeedForward>(dim, ffn_hidden, dropout, gen, dtype, device));
+}
+
+Tensor LatentBlock::forward(const Tensor& x, const RotaryAngles& latent_angles) const {
+  CORTEX_CHECK(x.dim() == 3 && latent_angles.size() == x.size(0) * x.size(1), "LatentBlock",
+               "expected x [B, L, dim] and B * L latent angles, got ", x.describe(), " and ", latent_angles.size());
+  const int64_t b = x.size(0), l = x.size(1), d = x.size(2);
+  const Tensor h = qkv->forward(reshape(norm->forward(x), {b * l, d}));
+  const Tensor q = rotate(split_heads(narrow(h, 1, 0, d), heads_), latent_angles);
+  const Tensor k = rotate(split_heads(narrow(h, 1, d, d), heads_), latent_angles);
+  const Tensor v = split_heads(narrow(h, 1, 2 * d, d), heads_);
+  // [B * L, H, Dh] -> [B, H, L, Dh]: one batched attention, every sample has L latents.
+  auto by_sample = [&](const Tensor& t) { return permute(reshape(t, {b, l, heads_, d / heads_}), {0, 2, 1, 3}); };
+  const Tensor a = scaled_dot_product_attention(by_sample(q), by_sample(k), by_sample(v));
+  const Tensor merged = reshape(permute(a, {0, 2, 1, 3}), {b * l, d});
+  const Tensor y = add(x, reshape(drop->forward(out->forward(merged)), {b, l, d}));
+  return ffn->forward(y);
+}
+
+int64_t latent_block_parameters(int64_t dim, int64_t ffn_hidden) {
+  return dim + 3 * dim * dim + (dim * dim + dim) + feed_forward_parameters(dim, ffn_hidden);
+}
+
+}  // namespace cortex::nn
