@@ -1,5 +1,6 @@
 #include "cuda/runtime.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -102,6 +103,23 @@ DeviceGuard::DeviceGuard(int device) : previous_(current_device()), device_(devi
 }
 DeviceGuard::~DeviceGuard() {
   if (device_ != previous_) cudaSetDevice(previous_);
+}
+
+int multiprocessor_count(int device) {
+  check_device_index(device, "multiprocessor_count");
+  static std::vector<int> counts = [] {
+    std::vector<int> c(static_cast<size_t>(device_count()), 0);
+    for (int d = 0; d < device_count(); ++d)
+      CORTEX_CUDA_CHECK(cudaDeviceGetAttribute(&c[d], cudaDevAttrMultiProcessorCount, d));
+    return c;
+  }();
+  return counts[device];
+}
+
+unsigned grid_blocks(int64_t n, int threads_per_block, int device) {
+  const int64_t wanted = (n + threads_per_block - 1) / threads_per_block;
+  const int64_t cap = static_cast<int64_t>(multiprocessor_count(device)) * 16;
+  return static_cast<unsigned>(std::max<int64_t>(1, std::min(wanted, cap)));
 }
 
 cudaStream_t default_stream(int device) {

@@ -3,6 +3,7 @@
 // stream. Kernels launch on current_stream(); nothing here synchronises implicitly.
 #include <cuda_runtime.h>
 
+#include <cstdint>
 #include <string>
 
 #include "engine/error.h"
@@ -18,6 +19,11 @@ void check_launch(const char* kernel, const char* file, int line);
 int device_count();
 int current_device();
 void set_device(int device);
+int multiprocessor_count(int device);  // cached
+
+// Blocks for a grid-stride loop over n elements: enough to fill the device, capped so that
+// each thread handles several elements of large tensors.
+unsigned grid_blocks(int64_t n, int threads_per_block, int device);
 
 // The stream ops launch on for the calling thread and device (default: a per-device stream
 // created on first use, not the legacy default stream).
