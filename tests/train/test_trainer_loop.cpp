@@ -1,0 +1,220 @@
+// The generic training loop on a small MLP regression task: loss falls, checkpoints resume
+// bit for bit (also across the pre-training / fine-tuning boundary), bad resumes are refused.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <memory>
+
+#include "engine/error.h"
+#include "engine/factory.h"
+#include "nn/layers/dropout.h"
+#include "nn/layers/linear.h"
+#include "ops/ops.h"
+#include "train/checkpoint_io.h"
+#include "train/metrics_log.h"
+#include "train/trainer.h"
+
+using namespace cortex;
+using namespace cortex::train;
+namespace fs = std::filesystem;
+
+namespace {
+
+class Mlp : public nn::Module {
+ public:
+  explicit Mlp(Generator* gen) {
+    fc1 = register_module("fc1", std::make_shared<nn::Linear>(4, 16, true, gen));
+    drop = register_module("drop", std::make_shared<nn::Dropout>(0.1, gen));
+    fc2 = register_module("fc2", std::make_shared<nn::Linear>(16, 2, true, gen));
+    aux = register_module("aux", std::make_shared<nn::Linear>(16, 4, true, gen));
+  }
+  Tensor hidden(const Tensor& x) const { return drop->forward(tanh(fc1->forward(x))); }
+  std::shared_ptr<nn::Linear> fc1, fc2, aux;
+  std::shared_ptr<nn::Dropout> drop;
+};
+
+// y = A x (2 outputs of 4 inputs); the "pre-training" objective reconstructs x.
+class ToyTask : public TrainTask {
+ public:
+  explicit ToyTask(uint64_t seed) : gen(seed), net(&gen) {
+    Generator data_gen(99);
+    x = randn({64, 4}, DType::f32, Device::cpu(), &data_gen);
+    const Tensor a = from_vector<float>({0.5f, -1.0f, 0.25f, 2.0f, 1.5f, 0.0f, -0.5f, 1.0f}, {2, 4});
+    y = matmul(x, transpose(a, 0, 1));
+  }
+  nn::Module& model() override { return net; }
+  Generator* generator() override { return &gen; }
+  bool supports_phase(Phase) const override { return true; }
+  int64_t num_samples(Phase) const override { return 64; }
+  Tensor batch_loss(Phase phase, const std::vector<int64_t>& ids, uint64_t seed) override {
+    const Tensor idx = from_vector<int64_t>(ids, {static_cast<int64_t>(ids.size())});
+    const Tensor xb = index_select(x, 0, idx);
+    // A seeded input jitter stands in for a task's random masks.
+    Generator jitter(seed);
+    const Tensor noisy = add(xb, mul(randn(xb.shape(), DType::f32, Device::cpu(), &jitter), 0.01));
+    const Tensor h = net.hidden(noisy);
+    if (phase == Phase::pretrain) return mse_loss(net.aux->forward(h), xb);
+    return mse_loss(net.fc2->forward(h), index_select(y, 0, idx));
+  }
+  nlohmann::json evaluate(Phase phase) override {
+    if (phase == Phase::pretrain) return nlohmann::json::object();
+    NoGradGuard no_grad;
+    return {{"mse", mse_loss(net.fc2->forward(net.hidden(x)), y).item()}};
+  }
+  nn::Metadata checkpoint_metadata() const override { return {{"model_config", "model: toy\n"}}; }
+
+  Generator gen;
+  Mlp net;
+  Tensor x, y;
+};
+
+TrainerOptions options(const std::string& dir, int64_t pretrain, int64_t finetune) {
+  TrainerOptions o;
+  o.run_dir = dir;
+  o.pretrain_steps = pretrain;
+  o.finetune_steps = finetune;
+  o.batch_size = 8;
+  o.lr = 0.02;
+  o.warmup_steps = 3;
+  o.log_every = 5;
+  o.seed = 5;
+  return o;
+}
+
+fs::path fresh_dir(const std::string& name) {
+  const fs::path d = fs::temp_directory_path() / ("cortex_test_trainer_" + name);
+  fs::remove_all(d);
+  return d;
+}
+
+std::string error_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const cortex::Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("trainer: a short CPU run lowers the loss and writes metrics and checkpoints") {
+  const fs::path dir = fresh_dir("falls");
+  ToyTask task(1);
+  Trainer trainer(task, options(dir.string(), 0, 80));
+  const TrainResult r = trainer.run();
+  REQUIRE(r.steps.size() == 80);
+  double first = 0, last = 0;
+  for (int i = 0; i < 10; ++i) first += r.steps[static_cast<size_t>(i)].loss;
+  for (int i = 70; i < 80; ++i) last += r.steps[static_cast<size_t>(i)].loss;
+  CHECK(last < 0.2 * first);
+  CHECK(r.last_eval.contains("mse"));
+  CHECK(fs::is_regular_file(dir / "checkpoints" / "step_000000080.safetensors"));
+  CHECK(fs::is_regular_file(dir / "checkpoints" / "step_000000080.trainer.safetensors"));
+  const auto records = read_metrics((dir / "metrics.jsonl").string());
+  int64_t train_lines = 0, eval_lines = 0;
+  for (const auto& rec : records) {
+    if (rec["type"] == "train") ++train_lines;
+    if (rec["type"] == "eval") ++eval_lines;
+  }
+  CHECK(train_lines == 16);
+  CHECK(eval_lines == 1);
+  // The model file names its config for the server.
+  const auto header = nn::read_safetensors_header((dir / "checkpoints" / "step_000000080.safetensors").string());
+  CHECK(header.metadata.at(kMetaModelConfig) == "model: toy\n");
+  CHECK(header.metadata.at(kMetaStep) == "80");
+  fs::remove_all(dir);
+}
+
+TEST_CASE("trainer: resuming a checkpoint gives the uninterrupted run's next losses exactly") {
+  for (const int64_t pretrain : {0, 6}) {
+    CAPTURE(pretrain);
+    const fs::path a_dir = fresh_dir("resume_a"), b_dir = fresh_dir("resume_b");
+    // Uninterrupted: 6 + 14 steps (or 20), checkpoints every 6 (one lands on the boundary).
+    ToyTask a(3);
+    TrainerOptions oa = options(a_dir.string(), pretrain, 20 - pretrain);
+    oa.checkpoint_every = 6;
+    const TrainResult full = Trainer(a, oa).run();
+    REQUIRE(full.steps.size() == 20);
+    for (const int64_t at : {6, 12}) {
+      CAPTURE(at);
+      ToyTask b(77);  // different initial weights and generator: all must come from the checkpoint
+      TrainerOptions ob = options(b_dir.string(), pretrain, 20 - pretrain);
+      ob.resume = checkpoint_paths(a_dir.string(), at).model;
+      Trainer resumed(b, ob);
+      CHECK(resumed.step() == at);
+      const TrainResult rest = resumed.run();
+      REQUIRE(rest.steps.size() == static_cast<size_t>(20 - at));
+      for (size_t i = 0; i < rest.steps.size(); ++i) {
+        CAPTURE(i);
+        CHECK(rest.steps[i].loss == full.steps[static_cast<size_t>(at) + i].loss);  // bit-exact
+        CHECK(rest.steps[i].lr == full.steps[static_cast<size_t>(at) + i].lr);
+      }
+      fs::remove_all(b_dir);
+    }
+    fs::remove_all(a_dir);
+  }
+}
+
+TEST_CASE("trainer: a stopped run continues with run.resume=latest") {
+  const fs::path ref_dir = fresh_dir("latest_ref"), dir = fresh_dir("latest");
+  ToyTask ref(4);
+  const TrainResult full = Trainer(ref, options(ref_dir.string(), 0, 15)).run();
+  {
+    ToyTask t(4);
+    const TrainResult part = Trainer(t, options(dir.string(), 0, 15)).run(7);
+    CHECK(part.steps.size() == 7);
+    CHECK(latest_checkpoint(dir.string()) == checkpoint_paths(dir.string(), 7).model);
+  }
+  ToyTask t(4);
+  TrainerOptions o = options(dir.string(), 0, 15);
+  o.resume = "latest";
+  const TrainResult rest = Trainer(t, o).run();
+  REQUIRE(rest.steps.size() == 8);
+  for (size_t i = 0; i < 8; ++i) CHECK(rest.steps[i].loss == full.steps[7 + i].loss);
+  // The metrics file holds each logged step once.
+  int64_t last_step = -1;
+  for (const auto& rec : read_metrics((dir / "metrics.jsonl").string())) {
+    if (rec["type"] != "train") continue;
+    CHECK(rec["step"].get<int64_t>() > last_step);
+    last_step = rec["step"].get<int64_t>();
+  }
+  CHECK(last_step == 15);
+  fs::remove_all(ref_dir);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("trainer: resumes that cannot be exact are refused with the reason") {
+  const fs::path dir = fresh_dir("refuse");
+  ToyTask a(2);
+  Trainer(a, options(dir.string(), 0, 4)).run();
+  const std::string ck = checkpoint_paths(dir.string(), 4).model;
+  {
+    ToyTask b(2);
+    TrainerOptions o = options("", 0, 8);
+    o.resume = ck;
+    o.seed = 6;
+    CHECK(error_of([&] { Trainer(b, o); }).find("used seed 5 but this run uses 6") != std::string::npos);
+  }
+  {
+    ToyTask b(2);
+    TrainerOptions o = options("", 0, 8);
+    o.resume = ck;
+    o.batch_size = 4;
+    CHECK(error_of([&] { Trainer(b, o); }).find("batch size 8") != std::string::npos);
+  }
+  {
+    ToyTask b(2);
+    TrainerOptions o = options("", 0, 8);
+    o.resume = (dir / "checkpoints" / "nope.safetensors").string();
+    CHECK(error_of([&] { Trainer(b, o); }).find("does not exist") != std::string::npos);
+  }
+  {
+    fs::remove(checkpoint_paths(dir.string(), 4).trainer);
+    ToyTask b(2);
+    TrainerOptions o = options("", 0, 8);
+    o.resume = ck;
+    CHECK(error_of([&] { Trainer(b, o); }).find("has no trainer state beside it") != std::string::npos);
+  }
+  fs::remove_all(dir);
+}
