@@ -1,0 +1,42 @@
+#pragma once
+// When to close a batch. The worker runs the queued jobs at once when batching is off, when
+// a full batch is waiting, or when the earliest deadline has no slack left for the estimated
+// compute time; otherwise it waits for more jobs until the slack (or max_wait) runs out.
+#include <array>
+#include <chrono>
+
+#include "serve/job.h"
+
+namespace cortex::serve {
+
+struct BatchPolicy {
+  int max_batch = 32;
+  bool batching = true;
+  Clock::duration max_wait = std::chrono::milliseconds(2);
+};
+
+struct BatchDecision {
+  bool run_now = true;
+  Clock::time_point wait_until{};  // when !run_now: decide again then, or on a new arrival
+};
+
+// `opened`: when the worker started forming this batch; `estimate`: compute time of a batch
+// of min(queued + 1, max_batch) jobs.
+BatchDecision decide_batch(const BatchPolicy& policy, Clock::time_point now, Clock::time_point opened,
+                           Clock::time_point earliest_deadline, size_t queued, Clock::duration estimate);
+
+// Running mean of measured batch compute time per power-of-two batch size.
+class ComputeEstimator {
+ public:
+  void observe(int batch, double seconds);
+  // The estimate for `batch`, from the nearest measured size scaled linearly; 0 before any.
+  Clock::duration estimate(int batch) const;
+
+ private:
+  static constexpr int kBuckets = 16;
+  static int bucket(int batch);
+  std::array<double, kBuckets> mean_s_{};
+  std::array<bool, kBuckets> seen_{};
+};
+
+}  // namespace cortex::serve

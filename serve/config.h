@@ -1,0 +1,62 @@
+#pragma once
+// Server settings. Precedence, lowest first: defaults, the YAML file (--config or
+// CORTEX_SERVE_CONFIG), environment variables (CORTEX_PORT, CORTEX_DEVICE, ...), flags.
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace cortex::serve {
+
+struct ServerConfig {
+  // What to serve: a checkpoint, or a named configuration with random weights.
+  std::string model_path;
+  std::string init_config;
+  uint64_t init_seed = 1234;
+
+  std::string host = "127.0.0.1";
+  int port = 8080;  // 0 picks a free port (printed on stdout)
+  std::string device = "cpu";
+  int io_threads = 1;
+
+  // Scheduling.
+  int max_batch = 32;
+  bool batching = true;              // false: one request at a time, never wait (the naive baseline)
+  double default_deadline_ms = 50.0;
+  double max_batch_wait_ms = 2.0;    // longest the worker holds a batch open for more requests
+  int queue_capacity = 256;
+  double retry_after_s = 1.0;
+
+  // Limits on clients.
+  size_t max_body_bytes = 1 << 20;
+  int64_t max_events = 65536;
+  double read_timeout_ms = 5000.0;   // a request's header and body must arrive within this
+  double idle_timeout_ms = 30000.0;  // keep-alive connections idle longer are closed
+  double drain_timeout_ms = 30000.0;
+
+  // Streaming cache.
+  int64_t cache_page_size = 64;      // events per page
+  int64_t cache_pages = 4096;
+  int64_t max_streams = 1024;
+
+  bool warmup = true;
+  std::string log_level = "info";
+
+  nlohmann::json to_json() const;
+};
+
+// Applies a YAML document's keys (the names of the fields above); unknown keys are an error.
+void apply_yaml_file(ServerConfig& config, const std::string& path);
+// Applies CORTEX_* variables from `env` (CORTEX_PORT, CORTEX_DEVICE, CORTEX_MAX_BATCH,
+// CORTEX_DEADLINE_MS, CORTEX_QUEUE_CAPACITY, CORTEX_HOST, CORTEX_MODEL, CORTEX_INIT, ...).
+void apply_environment(ServerConfig& config, const std::map<std::string, std::string>& env);
+std::map<std::string, std::string> process_environment();
+
+// Parses argv (flags named like the fields: --max-batch 8, --no-batching, --model F, --init N,
+// --config F.yaml). Throws cortex::Error with a usage hint on a bad flag.
+ServerConfig load_config(int argc, const char* const* argv, const std::map<std::string, std::string>& env);
+std::string usage();
+
+}  // namespace cortex::serve
