@@ -22,7 +22,9 @@ class AdamW {
  public:
   // With master_weights, each 16-bit (bf16/f16) parameter gets an f32 master copy that the
   // optimiser updates; the model's weight is its rounding. Without, 16-bit weights are
-  // updated directly (small updates may then round away).
+  // updated directly (small updates may then round away). Masters are taken from the
+  // weights at a parameter's first update; weights loaded into the model after that must
+  // come with the matching optimiser state (load_state_dict), or the stale master wins.
   explicit AdamW(std::vector<AdamWGroup> groups, bool master_weights = true);
   AdamW(std::vector<NamedTensor> params, const AdamWOptions& options, bool master_weights = true);
 
