@@ -24,7 +24,8 @@ class Module {
   Module& operator=(const Module&) = delete;
 
   // ---- what the module owns, recursively, with dotted names ----
-  // Each tensor appears once even when registered under several names (tied weights).
+  // A module's own tensors come first, then each child's in registration order. Each
+  // tensor appears once even when registered under several names (tied weights).
   std::vector<NamedTensor> named_parameters() const;
   std::vector<Tensor> parameters() const;
   std::vector<NamedTensor> named_buffers() const;
@@ -55,7 +56,7 @@ class Module {
   // Drops every parameter's gradient.
   void zero_grad();
 
-  // Parameters and persistent buffers by dotted name, in registration order.
+  // Parameters and persistent buffers by dotted name (own tensors first, then children).
   StateDict state_dict() const;
   // Copies tensors from `state` into the registered ones (converting device, not dtype).
   // Every problem (missing or, when strict, unexpected names; shape or dtype mismatches)
