@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "engine/error.h"
+#include "engine/parallel.h"
 #include "train/data/nwb_writer.h"
 
 namespace cortex::data {
@@ -13,6 +14,8 @@ namespace {
 constexpr double kPi = 3.14159265358979323846;
 constexpr double kDt = 0.001;       // simulation grid (s)
 constexpr double kSpeedRef = 500;   // mm/s at which a unit's depth is reached
+constexpr double kPrivateHz = 4;    // std of each unit's private slow input
+constexpr double kPrivateTau = 0.3; // its time constant (s)
 
 // xoshiro256** seeded through splitmix64; one stream per purpose (and per unit), so a unit's
 // spikes do not depend on how many random numbers other parts drew.
@@ -53,7 +56,10 @@ class Rng {
   uint64_t s_[4];
 };
 
-enum Stream : uint64_t { kTimeline = 0, kTremor = 1, kLatent = 2, kTuning = 3, kHeldout = 4, kUnitSpikes = 100 };
+enum Stream : uint64_t {
+  kTimeline = 0, kTremor = 1, kLatent = 2, kTuning = 3, kHeldout = 4,
+  kUnitSpikes = 1000, kUnitPrivate = 1000000000
+};
 
 // A straight-or-curved minimum-jerk movement by (dx, dy) mm over `duration` s.
 struct Movement {
@@ -133,7 +139,7 @@ struct Tuning {
 Tuning draw_tuning(Rng& rng) {
   Tuning u;
   u.baseline = std::exp(rng.uniform(std::log(2.0), std::log(20.0)));
-  u.depth = rng.uniform() < 0.15 ? rng.uniform(0, 4) : rng.uniform(8, 30);
+  u.depth = rng.uniform() < 0.25 ? rng.uniform(0, 3) : rng.uniform(4, 15);
   const double pd = rng.uniform(0, 2 * kPi);
   u.pd_x = std::cos(pd), u.pd_y = std::sin(pd);
   u.speed = rng.uniform(0, 8);
@@ -182,42 +188,58 @@ Recording synthesize(const SynthConfig& c) {
     }
   }
 
+  // Shared slow gain fluctuation exp(0.3 * OU), mixed into each unit with its own weight.
   Rng latent_rng(c.seed, kLatent);
-  const auto latent = ou_process(latent_rng, steps, 1.0, 2.0);
+  std::vector<double> gain = ou_process(latent_rng, steps, 1.0, 2.0);
+  for (double& g : gain) g = std::exp(0.3 * g) - 1.0;
+  std::vector<double> fx(steps), fy(steps), speed(steps);
+  for (size_t n = 0; n < steps; ++n) {
+    fx[n] = vx[n + static_cast<size_t>(lag_steps)] / kSpeedRef;
+    fy[n] = vy[n + static_cast<size_t>(lag_steps)] / kSpeedRef;
+    speed[n] = std::hypot(fx[n], fy[n]);
+  }
 
   Recording rec;
   rec.trials = tl.trials;
   rec.units.resize(static_cast<size_t>(c.units));
   Rng tuning_rng(c.seed, kTuning);
-  std::vector<double> rate(steps);
-  for (int64_t i = 0; i < c.units; ++i) {
-    const Tuning u = draw_tuning(tuning_rng);
-    for (size_t n = 0; n < steps; ++n) {
-      const double fx = vx[n + static_cast<size_t>(lag_steps)], fy = vy[n + static_cast<size_t>(lag_steps)];
-      const double drive = u.baseline + u.depth * (fx * u.pd_x + fy * u.pd_y) / kSpeedRef +
-                           u.speed * std::hypot(fx, fy) / kSpeedRef + u.prep * (px[n] * u.prep_x + py[n] * u.prep_y);
-      rate[n] = std::max(0.0, drive * std::exp(0.3 * u.gain_weight * latent[n]));
-    }
-    // Time rescaling: a spike whenever the integrated rate passes the next unit exponential.
-    Rng spike_rng(c.seed, kUnitSpikes + static_cast<uint64_t>(i));
-    Unit& unit = rec.units[static_cast<size_t>(i)];
-    unit.id = i;
-    double acc = 0, threshold = spike_rng.exponential();
-    for (size_t n = 0; n + 1 < steps; ++n) {
-      const double lam = rate[n] * kDt;
-      if (lam <= 0) continue;
-      double remaining = lam, consumed = 0;
-      while (acc + remaining >= threshold) {
-        const double need = threshold - acc;
-        consumed += need;
-        unit.spike_times.push_back((static_cast<double>(n) + consumed / lam) * kDt);
-        remaining -= need;
-        acc = 0;
-        threshold = spike_rng.exponential();
+  std::vector<Tuning> tuning;
+  for (int64_t i = 0; i < c.units; ++i) tuning.push_back(draw_tuning(tuning_rng));
+  // Units are independent given the shared signals and draw from their own streams, so they
+  // run in parallel and the result does not depend on the thread count.
+  parallel_for(c.units, 1, [&](int64_t begin, int64_t end) {
+    std::vector<double> rate(steps);
+    for (int64_t i = begin; i < end; ++i) {
+      const Tuning& u = tuning[static_cast<size_t>(i)];
+      // Private slow input (OU on a 10 ms grid, held): rate changes the behaviour does not explain.
+      Rng private_rng(c.seed, kUnitPrivate + static_cast<uint64_t>(i));
+      const auto own = ou_process(private_rng, steps / 10 + 1, kPrivateHz, kPrivateTau / 10);
+      for (size_t n = 0; n < steps; ++n) {
+        const double drive = own[n / 10] + u.baseline + u.depth * (fx[n] * u.pd_x + fy[n] * u.pd_y) +
+                             u.speed * speed[n] + u.prep * (px[n] * u.prep_x + py[n] * u.prep_y);
+        rate[n] = std::max(0.0, drive * (1.0 + u.gain_weight * gain[n]));
       }
-      acc += remaining;
+      // Time rescaling: a spike whenever the integrated rate passes the next unit exponential.
+      Rng spike_rng(c.seed, kUnitSpikes + static_cast<uint64_t>(i));
+      Unit& unit = rec.units[static_cast<size_t>(i)];
+      unit.id = i;
+      double acc = 0, threshold = spike_rng.exponential();
+      for (size_t n = 0; n + 1 < steps; ++n) {
+        const double lam = rate[n] * kDt;
+        if (lam <= 0) continue;
+        double remaining = lam, consumed = 0;
+        while (acc + remaining >= threshold) {
+          const double need = threshold - acc;
+          consumed += need;
+          unit.spike_times.push_back((static_cast<double>(n) + consumed / lam) * kDt);
+          remaining -= need;
+          acc = 0;
+          threshold = spike_rng.exponential();
+        }
+        acc += remaining;
+      }
     }
-  }
+  });
 
   Rng heldout_rng(c.seed, kHeldout);
   std::vector<int64_t> order(static_cast<size_t>(c.units));
