@@ -11,6 +11,10 @@
 #include <sstream>
 
 #include "engine/error.h"
+#include "nn/baselines/gru.h"
+#include "nn/baselines/transformer.h"
+#include "nn/baselines/wiener_filter.h"
+#include "nn/cortex/cortex.h"
 
 namespace cortex::nn {
 namespace {
@@ -248,6 +252,16 @@ CortexConfig load_cortex_config(const std::string& name_or_path) {
   CORTEX_CHECK(config.kind == ModelKind::cortex, kOp, config.source, ": expected a cortex model, found '",
                model_kind_name(config.kind), "'");
   return config.cortex;
+}
+
+int64_t parameter_count(const ModelConfig& config) {
+  switch (config.kind) {
+    case ModelKind::cortex: return cortex_parameter_count(config.cortex);
+    case ModelKind::gru: return gru_parameter_count(config.gru);
+    case ModelKind::transformer: return transformer_parameter_count(config.transformer);
+    case ModelKind::wiener: return wiener_parameter_count(config.wiener);
+  }
+  CORTEX_FAIL(kOp, "unknown model kind");
 }
 
 }  // namespace cortex::nn

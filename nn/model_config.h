@@ -100,4 +100,8 @@ ModelConfig parse_model_config(const std::string& yaml_text, const std::string& 
 // Where a name resolves to (empty when nothing matches).
 std::string find_config_file(const std::string& name_or_path);
 
+// Parameters of the model a config describes (baselines with their configured `units`),
+// computed from the config without building the model.
+int64_t parameter_count(const ModelConfig& config);
+
 }  // namespace cortex::nn
