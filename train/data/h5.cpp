@@ -1,6 +1,7 @@
 #include "train/data/h5.h"
 
 #include <cstring>
+#include <filesystem>
 #include <limits>
 #include <sstream>
 
@@ -217,6 +218,8 @@ std::string last_error() {
 
 Handle open_file(const std::string& file, bool writable) {
   silence_hdf5();
+  std::error_code ec;
+  if (!std::filesystem::exists(file, ec)) throw Error(detail::concat("hdf5: ", file, ": no such file"));
   const htri_t is_hdf5 = H5Fis_hdf5(file.c_str());
   if (is_hdf5 <= 0) {
     const std::string reason = last_error();

@@ -84,8 +84,9 @@ std::string summary_json(const FileSummary& s) {
   j["spikes"] = s.spikes;
   j["trials"] = s.trials;
   j["behavior"] = s.behavior;
-  j["t_start"] = s.t_start;
-  j["t_stop"] = s.t_stop;
+  // Nanosecond rounding keeps -0.25 + 140 * 0.005 from printing as 0.45000000000000007.
+  j["t_start"] = std::round(s.t_start * 1e9) / 1e9;
+  j["t_stop"] = std::round(s.t_stop * 1e9) / 1e9;
   if (s.format == FileFormat::tensor_export) j["time_reference"] = "move_onset";
   return j.dump();
 }
