@@ -260,3 +260,42 @@ TEST_CASE("masking hides whole (unit, bin) cells and reports their counts") {
   CHECK(mask_spike_cells(in, c.window_ms, c.bin_ms, 0.3, 8).queries.unit == m.queries.unit);
   CHECK(mask_spike_cells(in, c.window_ms, c.bin_ms, 0.3, 9).queries.time_ms != m.queries.time_ms);
 }
+
+TEST_CASE("Cortex runs in bfloat16 close to its float32 self") {
+  const CortexConfig c = tiny_cortex_config();
+  Generator gen(31);
+  Cortex model(c, &gen);
+  model.eval();
+  const CortexInput in = random_input(c, 12, {9, 4});
+  const BehaviourQueries q = test::queries_at_ends(in, c, {2, 1});
+  NoGradGuard no_grad;
+  const Tensor f32 = model.forward(in, q);
+  model.to(DType::bf16);
+  const Tensor bf16 = model.forward(in, q);
+  CHECK(bf16.dtype() == DType::bf16);
+  test::expect_close(data_to_dtype(bf16, DType::f32), f32, 0.1, 0.1, "bf16 vs f32");
+}
+
+CORTEX_GPU_TEST("Cortex on the GPU matches the CPU forward and backward") {
+  const CortexConfig c = tiny_cortex_config();
+  Generator gen(32);
+  Cortex cpu_model(c, &gen);
+  Generator gen2(32);
+  Cortex gpu_model(c, &gen2);
+  gpu_model.to(test::gpu());
+  const CortexInput in = random_input(c, 13, {9, 0, 4});
+  const BehaviourQueries q = test::queries_at_ends(in, c, {2, 1, 1});
+  const std::vector<float> target{0.1f, 0.2f, -0.3f, 0.4f, 0.5f, -0.6f, 0.7f, 0.8f};
+  const Tensor loss_cpu = behaviour_loss(cpu_model.forward(in, q), target);
+  const Tensor loss_gpu = behaviour_loss(gpu_model.forward(in, q), target);
+  CHECK(loss_gpu.device() == test::gpu());
+  CHECK(loss_gpu.item() == doctest::Approx(loss_cpu.item()).epsilon(1e-4));
+  backward(loss_cpu);
+  backward(loss_gpu);
+  const auto cpu_params = cpu_model.named_parameters(), gpu_params = gpu_model.named_parameters();
+  for (size_t i = 0; i < cpu_params.size(); ++i) {
+    INFO(cpu_params[i].first);
+    test::expect_close(data_to_device(gpu_params[i].second.grad(), Device::cpu()), cpu_params[i].second.grad(), 1e-3,
+                       1e-5);
+  }
+}

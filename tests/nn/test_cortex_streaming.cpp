@@ -162,3 +162,30 @@ TEST_CASE("the streamer refuses configs and modes it cannot serve exactly") {
   CortexStreamer streamer(training);
   CHECK_THROWS_WITH_AS(streamer.decode(EventKV{}, 0.0, {1.0}), doctest::Contains("training mode"), Error);
 }
+
+CORTEX_GPU_TEST("on the GPU, event K/V are window-independent and streamed decoding equals recomputing") {
+  const CortexConfig c = tiny_cortex_config();
+  Cortex model(c);
+  model.to(test::gpu());
+  model.eval();
+  CortexStreamer streamer(model);
+  NoGradGuard no_grad;
+  const SpikeEvents all = recording(c, 3'600'000.0, 200.0, 7);
+  const SpikeEvents first = between(all, 3'600'000.0, 3'600'100.0), second = between(all, 3'600'100.0, 3'600'200.0);
+  EventKVCache cache;
+  cache.append(first, streamer.event_kv(first));
+  cache.append(second, streamer.event_kv(second));
+  const double start = 3'600'070.0;
+  const EventKV cached = cache.window(start, start + c.window_ms);
+  const EventKV together = streamer.event_kv(between(all, start, start + c.window_ms));
+  CHECK(bit_identical(data_to_device(cached.key, Device::cpu()), data_to_device(together.key, Device::cpu())));
+  CHECK(bit_identical(data_to_device(cached.value, Device::cpu()), data_to_device(together.value, Device::cpu())));
+  CortexInput scratch;
+  scratch.add_sample(between(all, start, start + c.window_ms), start);
+  BehaviourQueries q;
+  q.add_sample({start + c.window_ms - 0.5});
+  const Tensor streamed = streamer.decode(cached, start, {start + c.window_ms - 0.5});
+  const Tensor recomputed = model.forward(scratch, q);
+  CHECK(test::closeness(data_to_device(streamed, Device::cpu()), data_to_device(recomputed, Device::cpu()), 1e-3,
+                        1e-6) <= 1.0);
+}
