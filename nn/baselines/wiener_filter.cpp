@@ -22,9 +22,13 @@ struct GramStats {
   double n = 0;
 
   GramStats(int64_t features, int64_t outputs)
-      : f(features), o(outputs), xtx(static_cast<size_t>(features * features)),
-        xty(static_cast<size_t>(features * outputs)), xsum(static_cast<size_t>(features)),
-        ysum(static_cast<size_t>(outputs)), yty(static_cast<size_t>(outputs)) {}
+      : f(features),
+        o(outputs),
+        xtx(static_cast<size_t>(features * features)),
+        xty(static_cast<size_t>(features * outputs)),
+        xsum(static_cast<size_t>(features)),
+        ysum(static_cast<size_t>(outputs)),
+        yty(static_cast<size_t>(outputs)) {}
 
   void add(const GramStats& other, double sign) {
     auto acc = [sign](std::vector<double>& a, const std::vector<double>& b) {
@@ -104,15 +108,15 @@ WienerFilter::WienerFilter(const WienerConfig& config, DType dtype, Device devic
 
 WienerFitReport WienerFilter::fit(const std::vector<Tensor>& counts, const std::vector<Tensor>& behaviour) {
   const int64_t u = config_.units, lags = config_.lags, f = u * lags, o = config_.outputs;
-  CORTEX_CHECK(!counts.empty() && counts.size() == behaviour.size(), kOp, "fit needs one behaviour per count trial, got ",
-               counts.size(), " count and ", behaviour.size(), " behaviour trials");
+  CORTEX_CHECK(!counts.empty() && counts.size() == behaviour.size(), kOp,
+               "fit needs one behaviour per count trial, got ", counts.size(), " count and ", behaviour.size(),
+               " behaviour trials");
   int64_t total = 0;
   for (size_t i = 0; i < counts.size(); ++i) {
     CORTEX_CHECK(counts[i].dim() == 2 && counts[i].size(1) == u, kOp, "trial ", i, ": counts must be [T, ", u,
                  "], got ", counts[i].describe());
-    CORTEX_CHECK(behaviour[i].dim() == 2 && behaviour[i].size(0) == counts[i].size(0) && behaviour[i].size(1) == o,
-                 kOp, "trial ", i, ": behaviour must be [", counts[i].size(0), ", ", o, "], got ",
-                 behaviour[i].describe());
+    CORTEX_CHECK(behaviour[i].dim() == 2 && behaviour[i].size(0) == counts[i].size(0) && behaviour[i].size(1) == o, kOp,
+                 "trial ", i, ": behaviour must be [", counts[i].size(0), ", ", o, "], got ", behaviour[i].describe());
     total += counts[i].size(0);
   }
   const int64_t folds = config_.folds;

@@ -20,8 +20,9 @@ Cortex::Cortex(const CortexConfig& config, Generator* gen, DType dtype, Device d
   behaviour_head = register_module(
       "behaviour_head",
       std::make_shared<QueryDecoder>(d, config.heads, hidden, config.outputs, config.dropout, gen, dtype, device));
-  masked_spike_head = register_module(
-      "masked_spike_head", std::make_shared<QueryDecoder>(d, config.heads, hidden, 1, config.dropout, gen, dtype, device));
+  masked_spike_head =
+      register_module("masked_spike_head",
+                      std::make_shared<QueryDecoder>(d, config.heads, hidden, 1, config.dropout, gen, dtype, device));
 }
 
 std::vector<double> Cortex::latent_times(const std::vector<double>& window_start_ms) const {

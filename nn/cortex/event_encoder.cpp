@@ -17,7 +17,8 @@ EventEncoder::EventEncoder(const CortexConfig& config, Generator* gen, DType dty
   kv = register_module("kv", std::make_shared<Linear>(d, 2 * d, false, gen, dtype, device));
   out = register_module("out", std::make_shared<Linear>(d, d, true, gen, dtype, device));
   drop = register_module("drop", std::make_shared<Dropout>(config.dropout, gen));
-  ffn = register_module("ffn", std::make_shared<FeedForward>(d, config.ffn_mult * d, config.dropout, gen, dtype, device));
+  ffn =
+      register_module("ffn", std::make_shared<FeedForward>(d, config.ffn_mult * d, config.dropout, gen, dtype, device));
 }
 
 EventKVTables EventEncoder::kv_tables(const SpikeTokenizer& tokenizer) const {
@@ -45,15 +46,15 @@ EventKV EventEncoder::event_kv(const EventKVTables& tables, const EventIndices& 
 Tensor EventEncoder::forward(const EventKV& event_kv, const Segments& segments,
                              const RotaryAngles& latent_angles) const {
   const int64_t samples = segments.samples(), l = latents.size(0);
-  CORTEX_CHECK(latent_angles.size() == samples * l, "EventEncoder", "expected ", samples * l,
-               " latent angles for ", samples, " samples, got ", latent_angles.size());
+  CORTEX_CHECK(latent_angles.size() == samples * l, "EventEncoder", "expected ", samples * l, " latent angles for ",
+               samples, " samples, got ", latent_angles.size());
   segments.check("EventEncoder", "event", event_kv.size(), samples);
   // Every sample starts from the same latents; only their times (rotations) differ.
   const Tensor q_lat = split_heads(q->forward(norm_q->forward(latents)), heads_);
-  const Tensor q_all = reshape(expand(unsqueeze(q_lat, 0), {samples, l, heads_, dim_ / heads_}),
-                               {samples * l, heads_, dim_ / heads_});
-  const Tensor attended = segmented_attention(rotate(q_all, latent_angles), Segments::uniform(samples, l),
-                                              event_kv.key, event_kv.value, segments);
+  const Tensor q_all =
+      reshape(expand(unsqueeze(q_lat, 0), {samples, l, heads_, dim_ / heads_}), {samples * l, heads_, dim_ / heads_});
+  const Tensor attended = segmented_attention(rotate(q_all, latent_angles), Segments::uniform(samples, l), event_kv.key,
+                                              event_kv.value, segments);
   const Tensor read = merge_heads(rotate(attended, latent_angles, /*inverse=*/true));
   const Tensor x = add(unsqueeze(latents, 0), reshape(drop->forward(out->forward(read)), {samples, l, dim_}));
   return ffn->forward(x);

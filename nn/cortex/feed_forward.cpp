@@ -15,6 +15,8 @@ Tensor FeedForward::forward(const Tensor& x) const {
   return add(x, drop->forward(fc2->forward(gelu(fc1->forward(norm->forward(x))))));
 }
 
-int64_t feed_forward_parameters(int64_t dim, int64_t hidden) { return dim + (dim * hidden + hidden) + (hidden * dim + dim); }
+int64_t feed_forward_parameters(int64_t dim, int64_t hidden) {
+  return dim + (dim * hidden + hidden) + (hidden * dim + dim);
+}
 
 }  // namespace cortex::nn

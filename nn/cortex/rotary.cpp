@@ -45,7 +45,8 @@ Tensor rotate(const Tensor& x, const RotaryAngles& angles, bool inverse) {
   const int64_t half = angles.cos.size(-1), dh = x.size(-1);
   CORTEX_CHECK(angles.size() == x.size(0) && 4 * half == dh, "rotate", "angles ", angles.cos.describe(),
                " do not fit x ", x.describe());
-  const Tensor x1 = narrow(x, -1, 0, half), x2 = narrow(x, -1, half, half), rest = narrow(x, -1, 2 * half, dh - 2 * half);
+  const Tensor x1 = narrow(x, -1, 0, half), x2 = narrow(x, -1, half, half),
+               rest = narrow(x, -1, 2 * half, dh - 2 * half);
   const Tensor& c = angles.cos;
   const Tensor& s = angles.sin;
   // (x1, x2) -> (x1 cos - x2 sin, x2 cos + x1 sin); the inverse flips the sign of sin.

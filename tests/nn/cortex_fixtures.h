@@ -87,7 +87,8 @@ inline ToyBatch toy_batch(const nn::CortexConfig& c, int64_t samples, uint64_t s
     nn::SpikeEvents ev;
     for (double t = start; t < start + c.window_ms; t += 5.0)
       for (int32_t u = 0; u < 20; ++u)
-        if (t01(rng) < 0.15 * drive[u / 5]) ev.push_back(u, 1 + static_cast<int32_t>(t01(rng) < 0.2), t + 4.0 * t01(rng));
+        if (t01(rng) < 0.15 * drive[u / 5])
+          ev.push_back(u, 1 + static_cast<int32_t>(t01(rng) < 0.2), t + 4.0 * t01(rng));
     std::vector<double> times = ev.time_ms;
     std::vector<size_t> order(times.size());
     for (size_t i = 0; i < order.size(); ++i) order[i] = i;

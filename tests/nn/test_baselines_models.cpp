@@ -53,7 +53,8 @@ std::vector<double> reference_gru_layer(const GRULayer& layer, const std::vector
         gh[static_cast<size_t>(g)] = c;
       }
       for (int64_t k = 0; k < h; ++k) {
-        const size_t r_i = static_cast<size_t>(k), z_i = static_cast<size_t>(h + k), n_i = static_cast<size_t>(2 * h + k);
+        const size_t r_i = static_cast<size_t>(k), z_i = static_cast<size_t>(h + k),
+                     n_i = static_cast<size_t>(2 * h + k);
         const double r = sig(gx[r_i] + gh[r_i]), z = sig(gx[z_i] + gh[z_i]);
         const double n = std::tanh(gx[n_i] + r * gh[n_i]);
         state[static_cast<size_t>(k)] = (1 - z) * n + z * state[static_cast<size_t>(k)];
@@ -92,7 +93,8 @@ TEST_CASE("baseline sizes: GRU about 660 K in both protocols, transformer about 
   CHECK(GRUDecoder(gru.gru).num_parameters() == gru_parameter_count(gru.gru));
   gru.apply_protocol(true);
   CHECK(GRUDecoder(gru.gru).num_parameters() == gru_parameter_count(gru.gru));
-  CHECK(TransformerDecoder(tiny_transformer(false)).num_parameters() == transformer_parameter_count(tiny_transformer(false)));
+  CHECK(TransformerDecoder(tiny_transformer(false)).num_parameters() ==
+        transformer_parameter_count(tiny_transformer(false)));
 }
 
 TEST_CASE("the GRU matches a float64 reference, both directions") {
@@ -129,11 +131,11 @@ TEST_CASE("the GRU matches a float64 reference, both directions") {
 
 TEST_CASE("GRU and transformer pass finite-difference gradient checks in float64") {
   GRUDecoder gru(tiny_gru(true), nullptr, DType::f64);
-  test::gradcheck([&](const std::vector<Tensor>& in) { return gru.forward(in[0]); }, {test::random({2, 5, 4}, 8)},
-                  1e-6, 1e-5, 1e-7, "gru input");
+  test::gradcheck([&](const std::vector<Tensor>& in) { return gru.forward(in[0]); }, {test::random({2, 5, 4}, 8)}, 1e-6,
+                  1e-5, 1e-7, "gru input");
   TransformerDecoder tr(tiny_transformer(true), nullptr, DType::f64);
-  test::gradcheck([&](const std::vector<Tensor>& in) { return tr.forward(in[0]); }, {test::random({2, 6, 4}, 9)},
-                  1e-6, 1e-5, 1e-7, "causal transformer input");
+  test::gradcheck([&](const std::vector<Tensor>& in) { return tr.forward(in[0]); }, {test::random({2, 6, 4}, 9)}, 1e-6,
+                  1e-5, 1e-7, "causal transformer input");
   test::gradcheck([&](const std::vector<Tensor>& in) { return causal_attention(in[0], in[1], in[2]); },
                   {test::random({2, 5, 3}, 1), test::random({2, 5, 3}, 2), test::random({2, 5, 4}, 3)}, 1e-6, 1e-5,
                   1e-7, "causal_attention");
@@ -161,9 +163,9 @@ TEST_CASE("causal attention matches a float64 reference that ignores later keys"
     }
   }
   test::expect_close(causal_attention(q, k, v), from_vector(expected, {t, 2}), 1e-12, 1e-12);
-  test::expect_close(causal_attention(data_to_dtype(q, DType::f32), data_to_dtype(k, DType::f32),
-                                      data_to_dtype(v, DType::f32)),
-                     from_vector(expected, {t, 2}), 1e-5, 1e-6, "f32");
+  test::expect_close(
+      causal_attention(data_to_dtype(q, DType::f32), data_to_dtype(k, DType::f32), data_to_dtype(v, DType::f32)),
+      from_vector(expected, {t, 2}), 1e-5, 1e-6, "f32");
 }
 
 TEST_CASE("causal baselines: outputs at bin t ignore later bins; non-causal ones do not") {

@@ -53,8 +53,8 @@ struct Trials {
 };
 
 // Random counts; behaviour = lagged features . w_true + bias + noise (or pure noise).
-Trials make_trials(const WienerConfig& c, const std::vector<int64_t>& lengths, double noise, bool signal,
-                   uint64_t seed, std::vector<double>* w_true = nullptr) {
+Trials make_trials(const WienerConfig& c, const std::vector<int64_t>& lengths, double noise, bool signal, uint64_t seed,
+                   std::vector<double>* w_true = nullptr) {
   std::mt19937_64 rng(seed);
   std::poisson_distribution<int> spikes(0.8);
   std::normal_distribution<double> g;
@@ -105,7 +105,8 @@ TEST_CASE("Cholesky factor reproduces the matrix and solves against Gaussian eli
       for (int64_t j = 0; j < n; ++j) {
         double s = 0;
         for (int64_t k = 0; k < n; ++k) s += l[static_cast<size_t>(i * n + k)] * l[static_cast<size_t>(j * n + k)];
-        CHECK(std::abs(s - a[static_cast<size_t>(i * n + j)]) <= 1e-10 * (1 + std::abs(a[static_cast<size_t>(i * n + j)])));
+        CHECK(std::abs(s - a[static_cast<size_t>(i * n + j)]) <=
+              1e-10 * (1 + std::abs(a[static_cast<size_t>(i * n + j)])));
       }
     std::vector<double> b(static_cast<size_t>(n * 3));
     for (size_t i = 0; i < b.size(); ++i) b[i] = std::sin(static_cast<double>(i) + 0.3);
@@ -140,8 +141,10 @@ TEST_CASE("the Wiener filter fit equals the float64 ridge solution of its lagged
       std::vector<double> row(trials.features[tr].begin() + t * f, trials.features[tr].begin() + (t + 1) * f);
       row.push_back(1.0);
       for (int64_t i = 0; i < m; ++i) {
-        for (int64_t j = 0; j < m; ++j) a[static_cast<size_t>(i * m + j)] += row[static_cast<size_t>(i)] * row[static_cast<size_t>(j)];
-        for (int64_t k = 0; k < o; ++k) rhs[static_cast<size_t>(i * o + k)] += row[static_cast<size_t>(i)] * y[static_cast<size_t>(t * o + k)];
+        for (int64_t j = 0; j < m; ++j)
+          a[static_cast<size_t>(i * m + j)] += row[static_cast<size_t>(i)] * row[static_cast<size_t>(j)];
+        for (int64_t k = 0; k < o; ++k)
+          rhs[static_cast<size_t>(i * o + k)] += row[static_cast<size_t>(i)] * y[static_cast<size_t>(t * o + k)];
       }
     }
   }
@@ -163,7 +166,8 @@ TEST_CASE("the Wiener filter fit equals the float64 ridge solution of its lagged
   for (int64_t t = 0; t < t_len; ++t)
     for (int64_t k = 0; k < o; ++k) {
       double s = b[static_cast<size_t>(k)];
-      for (int64_t i = 0; i < f; ++i) s += trials.features[1][static_cast<size_t>(t * f + i)] * w[static_cast<size_t>(k * f + i)];
+      for (int64_t i = 0; i < f; ++i)
+        s += trials.features[1][static_cast<size_t>(t * f + i)] * w[static_cast<size_t>(k * f + i)];
       CHECK(std::abs(p[static_cast<size_t>(t * o + k)] - s) <= 1e-4 * (1 + std::abs(s)));
     }
 }

@@ -44,8 +44,8 @@ TEST_CASE("Cortex shapes: latents, behaviour and masked-spike outputs over packe
 
   const MaskedBatch masked = mask_spike_cells(in, c.window_ms, c.bin_ms, 0.3, 11);
   REQUIRE(masked.queries.size() > 0);
-  const Tensor rate = model.masked_spike_log_rate(model.encode(masked.input), masked.input.window_start_ms,
-                                                  masked.queries);
+  const Tensor rate =
+      model.masked_spike_log_rate(model.encode(masked.input), masked.input.window_start_ms, masked.queries);
   CHECK(rate.shape() == Shape{masked.queries.size()});
   for (double v : test::values(velocity)) CHECK(std::isfinite(v));
 }
@@ -166,10 +166,11 @@ TEST_CASE("gradients of a tiny Cortex match central differences in float64") {
   };
   model.zero_grad();
   backward(loss());
-  const std::vector<std::string> checked{"tokenizer.unit.weight",  "tokenizer.count.weight", "encoder.latents",
-                                         "encoder.kv.weight",      "encoder.q.weight",       "blocks.0.qkv.weight",
-                                         "blocks.0.ffn.fc1.weight", "behaviour_head.query", "behaviour_head.kv.weight",
-                                         "masked_spike_head.readout.weight"};
+  const std::vector<std::string> checked{"tokenizer.unit.weight",    "tokenizer.count.weight",
+                                         "encoder.latents",          "encoder.kv.weight",
+                                         "encoder.q.weight",         "blocks.0.qkv.weight",
+                                         "blocks.0.ffn.fc1.weight",  "behaviour_head.query",
+                                         "behaviour_head.kv.weight", "masked_spike_head.readout.weight"};
   std::mt19937_64 rng(4);
   for (const auto& [name, param] : model.named_parameters()) {
     if (std::find(checked.begin(), checked.end(), name) == checked.end()) continue;
@@ -233,8 +234,8 @@ TEST_CASE("masked-spike pre-training: the Poisson loss falls over 30 AdamW steps
   for (int step = 0; step < 30; ++step) {
     opt.zero_grad();
     const Tensor lat = model.encode(masked.input);
-    Tensor loss =
-        masked_spike_loss(model.masked_spike_log_rate(lat, masked.input.window_start_ms, masked.queries), masked.queries);
+    Tensor loss = masked_spike_loss(model.masked_spike_log_rate(lat, masked.input.window_start_ms, masked.queries),
+                                    masked.queries);
     if (step == 0) first = loss.item();
     last = loss.item();
     backward(loss);
