@@ -80,7 +80,11 @@ void set(ServerConfig& c, const std::string& key, const std::string& value, cons
   auto it = setters().find(key);
   CORTEX_CHECK(it != setters().end(), "cortex-serve config", "unknown setting '", key, "' from ", source,
                " (see --help)");
-  it->second(c, value);
+  try {
+    it->second(c, value);
+  } catch (const Error& e) {
+    throw Error(std::string(e.what()) + " (from " + source + ")");
+  }
 }
 
 void check(const ServerConfig& c) {

@@ -1,0 +1,49 @@
+#pragma once
+// The Cortex model behind serve::Decoder. A window [end - window_ms, end) is one sample whose
+// behaviour query sits at the centre of its last bin (as in causal training). Streaming uses
+// nn::CortexStreamer: an event's cached row is its key and value, [2 * dim] floats, rotated
+// by the event's absolute time, so rows stay valid while the window slides.
+#include <memory>
+#include <vector>
+
+#include "nn/cortex/cortex.h"
+#include "nn/cortex/streaming.h"
+#include "serve/decoder.h"
+
+namespace cortex::serve {
+
+struct CortexServingOptions {
+  std::string version;            // checkpoint digest or "init-<seed>"
+  nlohmann::json config;          // what /v1/model reports
+  std::vector<double> out_mean;   // velocity = model output * std + mean (empty: identity)
+  std::vector<double> out_std;
+  double query_bin_ms = 0.0;      // the behaviour query sits half a bin before the end (0: config bin_ms)
+  double stride_ms = 50.0;
+};
+
+class CortexDecoder : public Decoder {
+ public:
+  CortexDecoder(std::unique_ptr<nn::Cortex> model, const CortexServingOptions& options);
+
+  const ModelInfo& info() const override { return info_; }
+  std::vector<std::vector<float>> decode(const std::vector<const Window*>& windows) override;
+  int64_t row_width() const override { return 2 * model_->config().dim; }
+  Tensor encode_events(const Window& events) override;
+  std::vector<std::vector<float>> decode_cached(const std::vector<const CachedWindow*>& windows) override;
+  int64_t parameter_bytes() const override;
+
+  const nn::Cortex& model() const { return *model_; }
+
+ private:
+  nn::SpikeEvents to_events(const Window& w) const;
+  double query_time(double end_ms) const { return end_ms - 0.5 * query_bin_ms_; }
+  std::vector<std::vector<float>> unscale(const Tensor& out) const;
+
+  std::unique_ptr<nn::Cortex> model_;
+  std::unique_ptr<nn::CortexStreamer> streamer_;
+  CortexServingOptions options_;
+  ModelInfo info_;
+  double query_bin_ms_;
+};
+
+}  // namespace cortex::serve

@@ -1,0 +1,91 @@
+#include "serve/model_loader.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "nn/model_config.h"
+#include "nn/safetensors.h"
+#include "serve/cortex_decoder.h"
+#include "serve/reference_decoder.h"
+
+namespace cortex::serve {
+
+namespace {
+
+nlohmann::json cortex_config_json(const nn::CortexConfig& c) {
+  return {{"model", "cortex"},     {"name", c.name},           {"dim", c.dim},
+          {"depth", c.depth},      {"heads", c.heads},         {"latents", c.latents},
+          {"ffn_mult", c.ffn_mult}, {"unit_vocab", c.unit_vocab}, {"max_count", c.max_count},
+          {"window_ms", c.window_ms}, {"bin_ms", c.bin_ms},   {"outputs", c.outputs},
+          {"time_bin_embedding", c.time_bin_embedding}};
+}
+
+// FNV-1a of the file's header and size: a cheap, stable version string for a checkpoint.
+std::string checkpoint_version(const std::string& path, const nn::Metadata& meta) {
+  uint64_t h = 1469598103934665603ull;
+  auto mix = [&](const std::string& s) {
+    for (unsigned char ch : s) h = (h ^ ch) * 1099511628211ull;
+  };
+  for (const auto& [k, v] : meta) mix(k + "=" + v + ";");
+  std::ifstream f(path, std::ios::binary | std::ios::ate);
+  mix(std::to_string(static_cast<int64_t>(f.tellg())));
+  std::ostringstream os;
+  os << std::hex << h;
+  std::string step;
+  if (auto it = meta.find("step"); it != meta.end()) step = "step" + it->second + "-";
+  return step + os.str().substr(0, 12);
+}
+
+std::unique_ptr<Decoder> load_checkpoint(const ServerConfig& config, Device device) {
+  const nn::SafetensorsHeader header = nn::read_safetensors_header(config.model_path);
+  auto it = header.metadata.find("model_config");
+  CORTEX_CHECK(it != header.metadata.end(), "cortex-serve", "'", config.model_path,
+               "' has no model_config in its __metadata__; is it a model checkpoint written by cortex-train?");
+  const nn::ModelConfig mc = nn::parse_model_config(it->second, config.model_path + " (__metadata__.model_config)");
+  CORTEX_CHECK(mc.kind == nn::ModelKind::cortex, "cortex-serve", "'", config.model_path, "' holds a ",
+               nn::model_kind_name(mc.kind), " model; the server serves Cortex models");
+  auto model = std::make_unique<nn::Cortex>(mc.cortex, nullptr, DType::f32, device);
+  const nn::SafetensorsFile file = nn::load_safetensors(config.model_path, device);
+  model->load_state_dict(file.tensors);
+  CortexServingOptions options;
+  options.version = checkpoint_version(config.model_path, header.metadata);
+  options.config = cortex_config_json(mc.cortex);
+  options.config["checkpoint"] = config.model_path;
+  for (const char* key : {"step", "protocol", "units", "data"})
+    if (auto m = header.metadata.find(key); m != header.metadata.end()) options.config[key] = m->second;
+  if (auto s = header.metadata.find("output_scaling"); s != header.metadata.end()) {
+    const nlohmann::json scaling = nlohmann::json::parse(s->second, nullptr, false);
+    CORTEX_CHECK(scaling.is_object() && scaling.contains("mean") && scaling.contains("std"), "cortex-serve", "'",
+                 config.model_path, "' has a malformed output_scaling entry: ", s->second);
+    options.out_mean = scaling["mean"].get<std::vector<double>>();
+    options.out_std = scaling["std"].get<std::vector<double>>();
+  }
+  if (auto b = header.metadata.find("bin_ms"); b != header.metadata.end()) options.query_bin_ms = std::stod(b->second);
+  return std::make_unique<CortexDecoder>(std::move(model), options);
+}
+
+}  // namespace
+
+std::unique_ptr<Decoder> load_decoder(const ServerConfig& config) {
+  CORTEX_CHECK(!(config.model_path.empty() && config.init_config.empty()), "cortex-serve",
+               "nothing to serve: pass --model FILE.safetensors (a trained checkpoint) or --init CONFIG "
+               "(random weights, e.g. --init cortex-xs)");
+  CORTEX_CHECK(config.model_path.empty() || config.init_config.empty(), "cortex-serve",
+               "pass either --model or --init, not both");
+  const Device device = parse_device(config.device);
+  if (!config.model_path.empty()) return load_checkpoint(config, device);
+  if (config.init_config == "reference") {
+    ReferenceConfig rc;
+    rc.seed = config.init_seed;
+    return std::make_unique<ReferenceDecoder>(rc);
+  }
+  const nn::CortexConfig cc = nn::load_cortex_config(config.init_config);
+  Generator gen(config.init_seed);
+  auto model = std::make_unique<nn::Cortex>(cc, &gen, DType::f32, device);
+  CortexServingOptions options;
+  options.version = "init-" + std::to_string(config.init_seed);
+  options.config = cortex_config_json(cc);
+  return std::make_unique<CortexDecoder>(std::move(model), options);
+}
+
+}  // namespace cortex::serve

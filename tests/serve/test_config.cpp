@@ -1,0 +1,95 @@
+// Settings: defaults < YAML file < environment < flags, and clear errors for bad input.
+#include <cstdio>
+#include <fstream>
+
+#include "serve/config.h"
+#include "serve/metrics.h"
+#include "tests/test_util.h"
+
+using namespace cortex;
+using namespace cortex::serve;
+
+namespace {
+ServerConfig parse(std::vector<const char*> args, const std::map<std::string, std::string>& env = {}) {
+  args.insert(args.begin(), "cortex-serve");
+  return load_config(static_cast<int>(args.size()), args.data(), env);
+}
+}  // namespace
+
+TEST_CASE("configuration layers: YAML, then environment, then flags") {
+  const std::string path = "/tmp/cortex_serve_test_config.yaml";
+  {
+    std::ofstream f(path);
+    f << "port: 9000\nmax_batch: 4\ndeadline_ms: 25\ndevice: cpu\nbatching: false\ninit: cortex-xs\n";
+  }
+  ServerConfig c = parse({"--config", path.c_str()});
+  CHECK(c.port == 9000);
+  CHECK(c.max_batch == 4);
+  CHECK(c.default_deadline_ms == 25.0);
+  CHECK_FALSE(c.batching);
+  CHECK(c.init_config == "cortex-xs");
+
+  c = parse({"--config", path.c_str()}, {{"CORTEX_PORT", "9100"}, {"CORTEX_MAX_BATCH", "16"}});
+  CHECK(c.port == 9100);
+  CHECK(c.max_batch == 16);
+
+  c = parse({"--config", path.c_str(), "--port", "0", "--max-batch=2"}, {{"CORTEX_PORT", "9100"}});
+  CHECK(c.port == 0);
+  CHECK(c.max_batch == 2);
+
+  c = parse({}, {{"CORTEX_SERVE_CONFIG", path}, {"CORTEX_DEADLINE_MS", "7.5"}});
+  CHECK(c.port == 9000);
+  CHECK(c.default_deadline_ms == 7.5);
+  std::remove(path.c_str());
+}
+
+TEST_CASE("flags: naive baseline switches and defaults") {
+  ServerConfig c = parse({"--init", "reference", "--max-batch", "1", "--no-batching", "--no-warmup"});
+  CHECK(c.max_batch == 1);
+  CHECK_FALSE(c.batching);
+  CHECK_FALSE(c.warmup);
+  CHECK(c.host == "127.0.0.1");
+  ServerConfig d = parse({});
+  CHECK(d.batching);
+  CHECK(d.model_path.empty());
+  CHECK(d.init_config.empty());
+}
+
+TEST_CASE("bad settings are refused with the setting's name") {
+  auto message = [](std::vector<const char*> args, std::map<std::string, std::string> env = {}) {
+    try {
+      parse(std::move(args), env);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  CHECK(message({"--port", "eighty"}).find("port expects an integer") != std::string::npos);
+  CHECK(message({"--port", "70000"}).find("port must be") != std::string::npos);
+  CHECK(message({"--max-batch", "0"}).find("max_batch") != std::string::npos);
+  CHECK(message({"--frobnicate", "1"}).find("unknown setting 'frobnicate'") != std::string::npos);
+  CHECK(message({"--port"}).find("needs a value") != std::string::npos);
+  CHECK(message({}, {{"CORTEX_BATCHING", "maybe"}}).find("CORTEX_BATCHING") != std::string::npos);
+  CHECK(message({"--config", "/nonexistent/x.yaml"}).find("cannot read YAML") != std::string::npos);
+}
+
+TEST_CASE("metrics render in Prometheus text format with the required latency buckets") {
+  Metrics m;
+  m.count_request("decode", 200);
+  m.count_rejection(Rejection::queue_full);
+  m.observe_latency("decode", 0.007);
+  m.observe_batch(8);
+  m.count_deadline_miss("expired_in_queue");
+  m.set_cache(3, 10, 1, 30, 10);
+  const std::string text = m.render();
+  CHECK(text.find("cortex_requests_total{endpoint=\"decode\",status=\"200\"} 1") != std::string::npos);
+  CHECK(text.find("cortex_rejections_total{reason=\"queue_full\"} 1") != std::string::npos);
+  for (const char* edge : {"le=\"0.005\"", "le=\"0.01\"", "le=\"0.03\"", "le=\"0.05\""})
+    CHECK(text.find(std::string("cortex_request_latency_seconds_bucket{endpoint=\"decode\",") + edge) !=
+          std::string::npos);
+  CHECK(text.find("cortex_request_latency_seconds_bucket{endpoint=\"decode\",le=\"0.005\"} 0") != std::string::npos);
+  CHECK(text.find("cortex_request_latency_seconds_bucket{endpoint=\"decode\",le=\"0.01\"} 1") != std::string::npos);
+  CHECK(text.find("cortex_cache_hit_rate 0.75") != std::string::npos);
+  CHECK(text.find("cortex_cache_pages{state=\"in_use\"} 3") != std::string::npos);
+  CHECK(text.find("# TYPE cortex_batch_size histogram") != std::string::npos);
+}

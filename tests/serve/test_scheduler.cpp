@@ -1,0 +1,235 @@
+// The EDF queue, the batch policy and the scheduler's worker: ordering, expiry, batch
+// formation, admission control and draining.
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "serve/scheduler.h"
+#include "tests/test_util.h"
+
+using namespace cortex::serve;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::unique_ptr<Job> make_job(Clock::time_point deadline, int tag, std::function<void(JobResult&&)> done = {}) {
+  auto job = std::make_unique<Job>();
+  job->arrival = Clock::now();
+  job->deadline = deadline;
+  job->window.units = {tag};
+  job->done = done ? std::move(done) : [](JobResult&&) {};
+  return job;
+}
+
+// Collects every answer, thread-safe.
+struct Answers {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::pair<int, JobResult>> got;
+  std::function<void(JobResult&&)> callback(int tag) {
+    return [this, tag](JobResult&& r) {
+      std::lock_guard<std::mutex> lock(mu);
+      got.emplace_back(tag, std::move(r));
+      cv.notify_all();
+    };
+  }
+  bool wait_for(size_t n, std::chrono::milliseconds limit = 5000ms) {
+    std::unique_lock<std::mutex> lock(mu);
+    return cv.wait_for(lock, limit, [&] { return got.size() >= n; });
+  }
+};
+
+}  // namespace
+
+TEST_CASE("EdfQueue pops earliest deadline first, admission order on ties, and refuses when full") {
+  EdfQueue q(4);
+  const Clock::time_point t0 = Clock::now() + 1h;
+  auto a = make_job(t0 + 30ms, 0), b = make_job(t0 + 10ms, 1), c = make_job(t0 + 20ms, 2), d = make_job(t0 + 10ms, 3);
+  REQUIRE(q.push(a));
+  REQUIRE(q.push(b));
+  REQUIRE(q.push(c));
+  REQUIRE(q.push(d));
+  auto e = make_job(t0, 4);
+  CHECK_FALSE(q.push(e));
+  CHECK(e != nullptr);  // a refused job stays with the caller
+  CHECK(q.full());
+  std::vector<int> order;
+  while (!q.empty()) order.push_back(q.pop()->window.units[0]);
+  CHECK(order == std::vector<int>{1, 3, 2, 0});
+}
+
+TEST_CASE("EdfQueue::pop_expired removes exactly the jobs whose deadline has passed") {
+  EdfQueue q(8);
+  const Clock::time_point now = Clock::now();
+  for (int i = 0; i < 6; ++i) {
+    auto j = make_job(now + std::chrono::milliseconds(10 * (i - 3)), i);  // -30, -20, -10, 0, 10, 20 ms
+    q.push(j);
+  }
+  const auto expired = q.pop_expired(now);
+  REQUIRE(expired.size() == 4);  // the deadline exactly at `now` has passed too
+  for (size_t i = 0; i < expired.size(); ++i) CHECK(expired[i]->window.units[0] == static_cast<int>(i));
+  CHECK(q.size() == 2);
+  CHECK(q.earliest().window.units[0] == 4);
+}
+
+TEST_CASE("decide_batch waits only while the earliest deadline has slack") {
+  BatchPolicy p;
+  p.max_batch = 8;
+  p.max_wait = 5ms;
+  const Clock::time_point now = Clock::now();
+  // Plenty of slack: wait, but no longer than max_wait from when the batch opened.
+  BatchDecision d = decide_batch(p, now, now, now + 100ms, 2, 10ms);
+  CHECK_FALSE(d.run_now);
+  CHECK(d.wait_until == now + 5ms);
+  // Slack smaller than max_wait: wait until the last moment the earliest job can start.
+  d = decide_batch(p, now, now, now + 12ms, 2, 10ms);
+  CHECK_FALSE(d.run_now);
+  CHECK(d.wait_until == now + 2ms);
+  // No slack left: run now.
+  CHECK(decide_batch(p, now, now, now + 9ms, 2, 10ms).run_now);
+  // A full batch runs at once.
+  CHECK(decide_batch(p, now, now, now + 100ms, 8, 1ms).run_now);
+  // The batch has been open for max_wait already.
+  CHECK(decide_batch(p, now, now - 6ms, now + 100ms, 1, 1ms).run_now);
+  // Batching off: always at once.
+  p.batching = false;
+  CHECK(decide_batch(p, now, now, now + 100ms, 1, 1ms).run_now);
+}
+
+TEST_CASE("ComputeEstimator follows measurements and extrapolates to unseen sizes") {
+  ComputeEstimator e;
+  CHECK(e.estimate(4) == Clock::duration::zero());
+  e.observe(1, 0.010);
+  CHECK(std::chrono::duration<double>(e.estimate(1)).count() == doctest::Approx(0.010));
+  CHECK(std::chrono::duration<double>(e.estimate(4)).count() == doctest::Approx(0.040));  // linear from size 1
+  e.observe(4, 0.020);
+  CHECK(std::chrono::duration<double>(e.estimate(4)).count() == doctest::Approx(0.020));
+  CHECK(std::chrono::duration<double>(e.estimate(5)).count() == doctest::Approx(0.025));
+}
+
+TEST_CASE("Scheduler batches queued jobs in deadline order up to max_batch") {
+  std::mutex mu;
+  std::vector<std::vector<int>> batches;
+  std::atomic<bool> gate{false};
+  BatchPolicy p;
+  p.max_batch = 3;
+  p.max_wait = 50ms;
+  Answers answers;
+  Scheduler s(p, 16, [&](std::vector<std::unique_ptr<Job>>& batch) {
+    while (!gate) std::this_thread::sleep_for(1ms);  // holds the first batch until all are queued
+    std::vector<int> tags;
+    for (auto& j : batch) {
+      tags.push_back(j->window.units[0]);
+      JobResult r;
+      r.batch_size = static_cast<int>(batch.size());
+      j->done(std::move(r));
+    }
+    std::lock_guard<std::mutex> lock(mu);
+    batches.push_back(tags);
+  });
+  s.start();
+  const Clock::time_point t0 = Clock::now() + 10s;
+  auto first = make_job(t0, 100, answers.callback(100));
+  REQUIRE_FALSE(s.submit(first));
+  // While the first batch is held, queue 7 more with shuffled deadlines.
+  const int deadlines_ms[] = {70, 10, 60, 20, 50, 30, 40};
+  for (int i = 0; i < 7; ++i) {
+    auto j = make_job(t0 + std::chrono::milliseconds(deadlines_ms[i]), deadlines_ms[i], answers.callback(i));
+    REQUIRE_FALSE(s.submit(j));
+  }
+  gate = true;
+  REQUIRE(answers.wait_for(8));
+  s.drain();
+  std::lock_guard<std::mutex> lock(mu);
+  // The first job may have run alone or with early arrivals; after it, batches of at most 3
+  // in deadline order.
+  std::vector<int> flat;
+  for (const auto& b : batches) {
+    CHECK(b.size() <= 3u);
+    flat.insert(flat.end(), b.begin(), b.end());
+  }
+  std::vector<int> rest(flat.begin() + static_cast<long>(batches[0].size()), flat.end());
+  CHECK(std::is_sorted(rest.begin(), rest.end()));
+  CHECK(flat.size() == 8u);
+  CHECK(batches.back().size() >= 1u);
+  // With a full queue, batches are full: 7 queued jobs after the first make 3 + 3 + 1 at most.
+  CHECK(batches.size() <= 4u);
+}
+
+TEST_CASE("Scheduler answers expired jobs with a timeout and never runs them") {
+  std::atomic<int> ran{0};
+  BatchPolicy p;
+  p.max_batch = 4;
+  p.max_wait = 0ms;
+  std::atomic<bool> gate{false};
+  Scheduler s(p, 16, [&](std::vector<std::unique_ptr<Job>>& batch) {
+    while (!gate) std::this_thread::sleep_for(1ms);
+    for (auto& j : batch) {
+      ++ran;
+      JobResult r;
+      j->done(std::move(r));
+    }
+  });
+  s.start();
+  Answers answers;
+  auto blocker = make_job(Clock::now() + 10s, 0, answers.callback(0));
+  REQUIRE_FALSE(s.submit(blocker));
+  std::this_thread::sleep_for(20ms);  // the worker is now inside the blocked batch
+  auto doomed = make_job(Clock::now() + 5ms, 1, answers.callback(1));
+  auto fine = make_job(Clock::now() + 10s, 2, answers.callback(2));
+  REQUIRE_FALSE(s.submit(doomed));
+  REQUIRE_FALSE(s.submit(fine));
+  std::this_thread::sleep_for(30ms);  // the doomed job's deadline passes while it waits
+  gate = true;
+  REQUIRE(answers.wait_for(3));
+  s.drain();
+  CHECK(ran == 2);
+  for (auto& [tag, r] : answers.got) {
+    if (tag == 1) {
+      CHECK(r.error.reason == Rejection::deadline_expired);
+      CHECK(r.error.message.find("deadline") != std::string::npos);
+    } else {
+      CHECK_FALSE(r.error);
+    }
+  }
+}
+
+TEST_CASE("Scheduler refuses beyond capacity, then while draining, and answers every admitted job") {
+  std::atomic<bool> gate{false};
+  BatchPolicy p;
+  p.max_batch = 1;
+  p.batching = false;
+  Scheduler s(p, 3, [&](std::vector<std::unique_ptr<Job>>& batch) {
+    while (!gate) std::this_thread::sleep_for(1ms);
+    for (auto& j : batch) {
+      JobResult r;
+      j->done(std::move(r));
+    }
+  });
+  s.start();
+  Answers answers;
+  int admitted = 0, refused = 0;
+  for (int i = 0; i < 10; ++i) {
+    auto j = make_job(Clock::now() + 10s, i, answers.callback(i));
+    const RequestError e = s.submit(j);
+    if (e) {
+      CHECK(e.reason == Rejection::queue_full);
+      CHECK(j != nullptr);
+      ++refused;
+    } else {
+      ++admitted;
+    }
+    if (i == 0) std::this_thread::sleep_for(20ms);  // the first is running, not queued
+  }
+  CHECK(admitted == 4);  // one running plus a full queue of 3
+  CHECK(refused == 6);
+  s.stop_admitting();
+  auto late = make_job(Clock::now() + 10s, 99, answers.callback(99));
+  CHECK(s.submit(late).reason == Rejection::draining);
+  gate = true;
+  s.drain();
+  CHECK(answers.got.size() == 4u);
+  for (auto& [tag, r] : answers.got) CHECK_FALSE(r.error);
+  CHECK(s.outstanding() == 0u);
+}

@@ -1,0 +1,45 @@
+// cortex-serve: serves a Cortex checkpoint (or randomly initialised weights) over HTTP and
+// WebSocket. See docs/serving.md.
+#include <cstdio>
+#include <cstring>
+#include <exception>
+
+#include "serve/config.h"
+#include "serve/log.h"
+#include "serve/model_loader.h"
+#include "serve/server.h"
+
+int main(int argc, char** argv) {
+  using namespace cortex::serve;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
+      std::fputs(usage().c_str(), stdout);
+      return 0;
+    }
+  }
+  ServerConfig config;
+  try {
+    config = load_config(argc, argv, process_environment());
+    if (config.model_path.empty() && config.init_config.empty()) {
+      std::fprintf(stderr,
+                   "cortex-serve: nothing to serve. Pass --model FILE.safetensors (a checkpoint from cortex-train) "
+                   "or --init CONFIG (random weights, e.g. --init cortex-xs).\n%s",
+                   usage().c_str());
+      return 2;
+    }
+    if (!config.model_path.empty() && !config.init_config.empty()) {
+      std::fprintf(stderr, "cortex-serve: pass either --model or --init, not both.\n");
+      return 2;
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "cortex-serve: %s\n", e.what());
+    return 2;
+  }
+  try {
+    Server server(config, [config] { return load_decoder(config); });
+    return server.run();
+  } catch (const std::exception& e) {
+    log(LogLevel::error, "fatal", {{"error", e.what()}});
+    return 1;
+  }
+}
