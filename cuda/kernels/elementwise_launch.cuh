@@ -1,0 +1,137 @@
+#pragma once
+// One launcher for every element-wise kernel (unary, binary, where). An element-wise
+// functor F has N operands (the output first) and one device method
+//
+//   template <int VEC, typename Index>
+//   void apply(const Index (&row)[N], Index col, unsigned broadcast) const;
+//
+// that handles VEC consecutive elements starting at column `col` of a row whose operand k
+// starts at element row[k]; bit k of `broadcast` marks an operand with a zero inner stride
+// (read its row[k] element for every column). The launcher picks one of three paths:
+//   flat:    every operand contiguous or a broadcast scalar; 16-byte vectors when aligned
+//   rows:    inner dim contiguous (or broadcast) for every operand, outer dims strided
+//            (a bias added to a matrix); 16-byte vectors when rows stay aligned
+//   strided: anything else, offsets from the coalesced shape and strides
+#include <array>
+
+#include "cuda/kernels/launch.cuh"
+#include "cuda/kernels/strided_indexer.cuh"
+#include "cuda/kernels/vector_access.cuh"
+
+namespace cortex::cuda {
+
+constexpr int kElementwiseThreads = 256;
+
+template <int VEC, typename F>
+__global__ void __launch_bounds__(kElementwiseThreads) elementwise_flat_kernel(F f, int64_t n, unsigned broadcast) {
+  const int64_t row[F::N] = {};
+  const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x * VEC;
+  for (int64_t i = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) * VEC; i < n; i += step) {
+    if (i + VEC <= n) {
+      f.template apply<VEC>(row, i, broadcast);
+    } else {
+      for (int64_t j = i; j < n; ++j) f.template apply<1>(row, j, broadcast);
+    }
+  }
+}
+
+template <int VEC, typename F>
+__global__ void __launch_bounds__(kElementwiseThreads)
+    elementwise_rows_kernel(F f, StridedIndexer<F::N> outer, int32_t vecs_per_row, int64_t total, unsigned broadcast) {
+  const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t t = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; t < total; t += step) {
+    const int32_t tt = static_cast<int32_t>(t);
+    const int32_t r = tt / vecs_per_row;
+    int32_t row[F::N];
+    outer.offsets(r, row);
+    f.template apply<VEC>(row, (tt - r * vecs_per_row) * VEC, broadcast);
+  }
+}
+
+template <typename Index, typename F>
+__global__ void __launch_bounds__(kElementwiseThreads) elementwise_strided_kernel(F f, StridedIndexer<F::N> ix, int64_t n) {
+  const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t t = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; t < n; t += step) {
+    Index off[F::N];
+    ix.offsets(static_cast<Index>(t), off);
+    f.template apply<1>(off, Index(0), 0u);
+  }
+}
+
+// Runs f over the shape of operands[0] (the output); operands are the tensors in F's order.
+// F::kVec is the vector width for 16-byte accesses of its widest operand; allow_vec = false
+// keeps to one element at a time (when F reads at offsets the operands' strides don't show).
+template <typename F>
+void launch_elementwise(const F& f, const std::array<const Tensor*, F::N>& operands, const char* name,
+                        bool allow_vec = true) {
+  constexpr size_t N = F::N;
+  constexpr int VEC = F::kVec;
+  const Tensor& out = *operands[0];
+  if (out.numel() == 0) return;
+  std::array<const Shape*, N> strides;
+  for (size_t k = 0; k < N; ++k) strides[k] = &operands[k]->strides();
+  const StridedPlan<N> plan(out.shape(), strides);
+  const int ndim = static_cast<int>(plan.shape.size());
+  const auto inner = plan.inner_strides();
+  cudaStream_t stream = current_stream();
+
+  bool inner_unit = ndim == 0 || inner[0] == 1;
+  unsigned broadcast = 0;
+  for (size_t k = 0; k < N; ++k) {
+    if (ndim == 0 || inner[k] == 0) broadcast |= 1u << k;
+    else if (inner[k] != 1) inner_unit = false;
+  }
+  if (ndim == 0) broadcast &= ~1u;  // a single element: the output is written at offset 0 either way
+  // Vectors need every streamed operand aligned at each row start.
+  auto rows_aligned = [&](bool check_outer) {
+    if (!allow_vec) return false;
+    for (size_t k = 0; k < N; ++k) {
+      if (broadcast & (1u << k)) continue;
+      if (!is_aligned(operands[k]->data_ptr(), operands[k]->itemsize() * VEC)) return false;
+      if (check_outer)
+        for (int d = 0; d + 1 < ndim; ++d)
+          if (plan.strides[k][static_cast<size_t>(d)] % VEC != 0) return false;
+    }
+    return true;
+  };
+
+  if (inner_unit && ndim <= 1) {
+    const int64_t n = plan.row_length();
+    if (VEC > 1 && rows_aligned(false)) {
+      elementwise_flat_kernel<VEC><<<grid_for(n, int64_t{kElementwiseThreads} * VEC, kElementwiseThreads),
+                                     kElementwiseThreads, 0, stream>>>(f, n, broadcast);
+    } else {
+      elementwise_flat_kernel<1><<<grid_for(n, kElementwiseThreads, kElementwiseThreads), kElementwiseThreads, 0,
+                                   stream>>>(f, n, broadcast);
+    }
+    CORTEX_CUDA_CHECK_LAUNCH(name);
+    return;
+  }
+
+  const int64_t cols = plan.row_length();
+  if (VEC > 1 && allow_vec && inner_unit && cols % VEC == 0 && ndim - 1 <= kMaxDims && fits_int32(plan) && rows_aligned(true)) {
+    StridedPlan<N> outer = plan;
+    outer.shape.pop_back();
+    for (auto& s : outer.strides) s.pop_back();
+    for_each_indexer<N>(outer, [&](const StridedIndexer<N>& ix, int64_t rows) {
+      const int64_t total = rows * (cols / VEC);
+      elementwise_rows_kernel<VEC><<<grid_for(total, kElementwiseThreads, kElementwiseThreads), kElementwiseThreads,
+                                     0, stream>>>(f, ix, static_cast<int32_t>(cols / VEC), total, broadcast);
+      CORTEX_CUDA_CHECK_LAUNCH(name);
+    });
+    return;
+  }
+
+  const bool small = fits_int32(plan);
+  for_each_indexer<N>(plan, [&](const StridedIndexer<N>& ix, int64_t n) {
+    const unsigned grid = grid_for(n, kElementwiseThreads, kElementwiseThreads);
+    if (small) {
+      elementwise_strided_kernel<int32_t><<<grid, kElementwiseThreads, 0, stream>>>(f, ix, n);
+    } else {
+      elementwise_strided_kernel<int64_t><<<grid, kElementwiseThreads, 0, stream>>>(f, ix, n);
+    }
+    CORTEX_CUDA_CHECK_LAUNCH(name);
+  });
+}
+
+}  // namespace cortex::cuda

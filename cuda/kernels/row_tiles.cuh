@@ -1,0 +1,110 @@
+#pragma once
+// Shared layout of the row-wise kernels (softmax, RMSNorm, LayerNorm) over contiguous rows
+// [R, C]. `group` threads handle one row: one warp (several rows per block) for short rows,
+// the whole block for long ones. Each thread holds K vectors of VEC elements of the row in
+// registers (16 registers a tile: backward kernels keep three tiles and a partial sum);
+// a row that does not fit in one such tile per thread is walked tile by tile, re-reading
+// it for every pass (the L2 cache catches most of that).
+#include <algorithm>
+
+#include "cuda/kernels/block_reduce.cuh"
+#include "cuda/kernels/launch.cuh"
+#include "cuda/kernels/vector_access.cuh"
+
+namespace cortex::cuda {
+
+// Vectors per thread per tile: four 16-byte vectors, or 16 single elements.
+template <int VEC>
+constexpr int row_tile_vectors() {
+  return VEC == 1 ? 16 : 4;
+}
+constexpr int kMaxRowGroup = 512;
+constexpr int kWarpRowsPerBlock = 4;
+
+// Row statistics run in f32 (f64 for f64), as in the CPU kernels.
+template <typename T>
+using stat_t = std::conditional_t<std::is_same_v<T, double>, double, float>;
+
+struct RowLayout {
+  int64_t rows = 0;
+  int cols = 0;
+  int nvec = 0;   // cols / VEC
+  int group = 32;  // threads per row
+  int tiles = 1;
+  int threads = 128;  // per block
+
+  __host__ __device__ int rows_per_block() const { return threads / group; }
+};
+
+template <int VEC>
+RowLayout plan_rows(int64_t rows, int64_t cols, const char* op) {
+  CORTEX_CHECK(cols < (int64_t{1} << 31), op, "rows of ", cols, " elements are longer than the CUDA kernel handles");
+  constexpr int K = row_tile_vectors<VEC>();
+  RowLayout l;
+  l.rows = rows;
+  l.cols = static_cast<int>(cols);
+  l.nvec = static_cast<int>(cols / VEC);
+  const int64_t threads_needed = ceil_div(l.nvec, K);
+  l.group = threads_needed <= 32 ? 32 : static_cast<int>(std::min<int64_t>(kMaxRowGroup, ceil_div(threads_needed, 32) * 32));
+  l.tiles = static_cast<int>(ceil_div(l.nvec, int64_t{l.group} * K));
+  l.threads = l.group == 32 ? 32 * kWarpRowsPerBlock : l.group;
+  return l;
+}
+
+// The vector width for rows of `cols` elements of T whose pointers are all 16-byte aligned.
+template <typename T>
+bool rows_vectorizable(int64_t cols, std::initializer_list<const void*> ptrs) {
+  constexpr int VEC = 16 / sizeof(T);
+  if (cols % VEC != 0) return false;
+  for (const void* p : ptrs)
+    if (!is_aligned(p, 16)) return false;
+  return true;
+}
+
+// One thread's share of one tile of a row.
+template <typename T, int VEC>
+struct RowTile {
+  static constexpr int K = row_tile_vectors<VEC>();
+  Vec<T, VEC> v[K];
+
+  // Index of the thread's i-th vector of the tile in the row (valid when < nvec).
+  __device__ __forceinline__ static int vec_index(const RowLayout& l, int tile, int i, int lane) {
+    return (tile * K + i) * l.group + lane;
+  }
+  __device__ __forceinline__ static bool valid(const RowLayout& l, int tile, int i, int lane) {
+    return vec_index(l, tile, i, lane) < l.nvec;
+  }
+  __device__ __forceinline__ void load(const T* row, const RowLayout& l, int tile, int lane) {
+#pragma unroll
+    for (int i = 0; i < K; ++i)
+      if (valid(l, tile, i, lane)) v[i] = load_vec<VEC>(row + vec_index(l, tile, i, lane) * VEC, false);
+  }
+  template <typename A>
+  __device__ __forceinline__ A get(int i, int j) const {
+    return convert<A>(v[i].v[j]);
+  }
+};
+
+// Sums per-group partial columns partial[g][c] over g in order: the second, deterministic
+// pass of a weight gradient.
+template <typename T, typename A>
+__global__ void column_partials_kernel(const A* partial, int groups, int cols, T* out) {
+  for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < cols; c += gridDim.x * blockDim.x) {
+    A acc = 0;
+    for (int g = 0; g < groups; ++g) acc += partial[static_cast<int64_t>(g) * cols + c];
+    out[c] = convert<T>(acc);
+  }
+}
+
+// Grid for a row kernel. Forward kernels cover the rows with a few waves of blocks.
+// Kernels with weight gradients use about 16 row groups per SM: each group sums its rows
+// into one partial row, so fewer groups mean less partial traffic, more mean more
+// parallelism.
+inline unsigned row_grid(const RowLayout& l, bool weight_partials) {
+  const int64_t needed = ceil_div(l.rows, l.rows_per_block());
+  const int64_t cap = weight_partials ? ceil_div(int64_t{sm_count()} * 16, l.rows_per_block())
+                                      : int64_t{sm_count()} * std::max(1, 2048 / l.threads) * 8;
+  return static_cast<unsigned>(std::max<int64_t>(1, std::min(needed, cap)));
+}
+
+}  // namespace cortex::cuda

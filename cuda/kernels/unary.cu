@@ -1,0 +1,45 @@
+// CUDA unary_kernel: out = op(x, alpha) with the formulas of ops/scalar_math.h, every dtype.
+#include "cuda/kernels/elementwise_launch.cuh"
+#include "ops/kernels.h"
+#include "ops/scalar_math.h"
+
+namespace cortex::cuda {
+namespace {
+
+template <typename T>
+struct UnaryElementwise {
+  static constexpr size_t N = 2;
+  static constexpr int kVec = vec_for<T>();
+  using C = math_t<T>;
+  T* out;
+  const T* in;
+  UnaryOp op;
+  C alpha;
+
+  template <int VEC, typename Index>
+  __device__ __forceinline__ void apply(const Index (&row)[N], Index col, unsigned broadcast) const {
+    const bool bx = broadcast & 2u;
+    const auto x = load_vec<VEC>(in + row[1] + (bx ? 0 : col), bx);
+    Vec<T, VEC> y;
+#pragma unroll
+    for (int i = 0; i < VEC; ++i) y.v[i] = convert<T>(scalar::unary<C>(op, convert<C>(x.v[i]), alpha));
+    store_vec<VEC>(out + row[0] + col, y);
+  }
+};
+
+void cuda_unary(UnaryOp op, const Tensor& x, double alpha, const Tensor& out) {
+  DeviceScope scope(out);
+  visit_dtype(x.dtype(), "unary", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    using C = math_t<T>;
+    const UnaryElementwise<T> f{static_cast<T*>(out.data_ptr()), static_cast<const T*>(x.data_ptr()), op,
+                                static_cast<C>(alpha)};
+    launch_elementwise(f, {&out, &x}, "unary");
+  });
+}
+
+}  // namespace
+
+CORTEX_REGISTER_KERNEL(unary_kernel, CUDA, cuda_unary);
+
+}  // namespace cortex::cuda

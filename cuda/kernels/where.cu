@@ -1,0 +1,44 @@
+// CUDA where_kernel: out = cond ? a : b, every dtype, any strides.
+#include "cuda/kernels/elementwise_launch.cuh"
+#include "ops/kernels.h"
+
+namespace cortex::cuda {
+namespace {
+
+template <typename T>
+struct WhereElementwise {
+  static constexpr size_t N = 4;
+  static constexpr int kVec = vec_for<T>();
+  T* out;
+  const bool* cond;
+  const T* a;
+  const T* b;
+
+  template <int VEC, typename Index>
+  __device__ __forceinline__ void apply(const Index (&row)[N], Index col, unsigned broadcast) const {
+    const bool bc = broadcast & 2u, ba = broadcast & 4u, bb = broadcast & 8u;
+    const auto vc = load_vec<VEC>(cond + row[1] + (bc ? 0 : col), bc);
+    const auto va = load_vec<VEC>(a + row[2] + (ba ? 0 : col), ba);
+    const auto vb = load_vec<VEC>(b + row[3] + (bb ? 0 : col), bb);
+    Vec<T, VEC> r;
+#pragma unroll
+    for (int i = 0; i < VEC; ++i) r.v[i] = vc.v[i] ? va.v[i] : vb.v[i];
+    store_vec<VEC>(out + row[0] + col, r);
+  }
+};
+
+void cuda_where(const Tensor& cond, const Tensor& a, const Tensor& b, const Tensor& out) {
+  DeviceScope scope(out);
+  visit_dtype(a.dtype(), "where", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const WhereElementwise<T> f{static_cast<T*>(out.data_ptr()), static_cast<const bool*>(cond.data_ptr()),
+                                static_cast<const T*>(a.data_ptr()), static_cast<const T*>(b.data_ptr())};
+    launch_elementwise(f, {&out, &cond, &a, &b}, "where");
+  });
+}
+
+}  // namespace
+
+CORTEX_REGISTER_KERNEL(where_kernel, CUDA, cuda_where);
+
+}  // namespace cortex::cuda
