@@ -135,6 +135,12 @@ PinnedStats PinnedPool::stats() {
   return impl_->stats;
 }
 
+Tensor host_tensor_view(void* data, const Shape& shape, DType dtype) {
+  const size_t nbytes = static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype);
+  auto storage = std::make_shared<StorageImpl>(DataPtr(data, [](void*) {}), nbytes, Device::cpu());
+  return Tensor(std::make_shared<TensorImpl>(std::move(storage), shape, contiguous_strides(shape), 0, dtype));
+}
+
 void PinnedPool::empty_cache() {
   std::lock_guard<std::mutex> lock(impl_->mu);
   impl_->collect_finished();

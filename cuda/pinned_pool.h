@@ -8,6 +8,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "engine/tensor.h"
+
 namespace cortex::cuda {
 
 struct PinnedStats {
@@ -51,5 +53,8 @@ class PinnedBuffer {
   void* ptr_;
   cudaStream_t stream_;
 };
+
+// A contiguous CPU tensor over memory owned elsewhere (e.g. a pinned buffer); no copy, no ownership.
+Tensor host_tensor_view(void* data, const Shape& shape, DType dtype);
 
 }  // namespace cortex::cuda

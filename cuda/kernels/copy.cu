@@ -44,13 +44,6 @@ void device_copy(const Tensor& dst, const Tensor& src) {
   });
 }
 
-// A CPU tensor over memory owned elsewhere (a pinned staging buffer).
-Tensor host_view(void* data, const Shape& shape, DType dtype) {
-  const size_t nbytes = static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype);
-  auto storage = std::make_shared<StorageImpl>(DataPtr(data, [](void*) {}), nbytes, Device::cpu());
-  return Tensor(std::make_shared<TensorImpl>(std::move(storage), shape, contiguous_strides(shape), 0, dtype));
-}
-
 void check_not_capturing(cudaStream_t stream, const Tensor& dst, const Tensor& src) {
   CORTEX_CHECK(!is_capturing(stream), "copy_",
                "host<->device copies cannot be captured in a CUDA graph (", dst.describe(), " <- ", src.describe(),
@@ -70,7 +63,7 @@ void host_to_device(const Tensor& dst, const Tensor& src) {
   // Pack (and convert) on the host into pinned memory in dst's dtype, then one DMA; the
   // buffer is reused only after the stream has passed the copy.
   PinnedBuffer staging(dst.nbytes(), stream);
-  Tensor packed = host_view(staging.get(), dst.shape(), dst.dtype());
+  Tensor packed = host_tensor_view(staging.get(), dst.shape(), dst.dtype());
   copy_kernel().get(Device::cpu())(packed, src);
   if (dst.is_contiguous()) {
     CORTEX_CUDA_CHECK(cudaMemcpyAsync(dst.data_ptr(), staging.get(), dst.nbytes(), cudaMemcpyHostToDevice, stream));
@@ -97,7 +90,7 @@ void device_to_host(const Tensor& dst, const Tensor& src) {
   PinnedBuffer staging(src.nbytes(), stream);
   CORTEX_CUDA_CHECK(cudaMemcpyAsync(staging.get(), dense.data_ptr(), src.nbytes(), cudaMemcpyDeviceToHost, stream));
   CORTEX_CUDA_CHECK(cudaStreamSynchronize(stream));
-  copy_kernel().get(Device::cpu())(dst, host_view(staging.get(), src.shape(), src.dtype()));
+  copy_kernel().get(Device::cpu())(dst, host_tensor_view(staging.get(), src.shape(), src.dtype()));
 }
 
 void peer_copy(const Tensor& dst, const Tensor& src) {

@@ -4,6 +4,7 @@
 
 #include "cuda/caching_allocator.h"
 #include "cuda/graph.h"
+#include "cuda/host_upload.h"
 #include "cuda/pinned_pool.h"
 #include "cuda/runtime.h"
 #include "tests/test_util.h"
@@ -124,6 +125,20 @@ CORTEX_GPU_TEST("cuda copy: host staging goes through the pinned pool, which reu
   CHECK(cuda::PinnedPool::size_class(1) == 64 << 10);
   CHECK(cuda::PinnedPool::size_class((64 << 10) + 1) == 128 << 10);
   CHECK(cuda::PinnedPool::size_class((size_t(100) << 20) + 1) == size_t(112) << 20);
+}
+
+CORTEX_GPU_TEST("cuda upload_async: a copy-stream upload is ordered before later work on the current stream") {
+  cuda::Stream copy_stream;
+  const Tensor w = uniform({4096, 4096}, -1, 1, DType::bf16, gpu());
+  for (int i = 0; i < 3; ++i) matmul(w, w);  // the current stream is busy for a while
+  Tensor host = noncontiguous(random({129, 17}, 10, DType::f32));
+  const std::vector<double> expected = values(host);
+  const Tensor dev = cuda::upload_async(host, gpu(), copy_stream);
+  fill_(host, 0.0);  // the host side may change as soon as upload_async returns
+  const Tensor back = contiguous_copy(dev);  // on the current stream
+  CHECK(values(back) == expected);
+  CHECK(dev.device() == gpu());
+  CHECK_THROWS_AS(cuda::upload_async(dev, gpu(), copy_stream), Error);
 }
 
 CORTEX_GPU_TEST("cuda copy: host copies are refused while capturing a graph") {
