@@ -1,6 +1,7 @@
 // CPU section: GEMM against OpenBLAS called directly, and memory bandwidth of the
 // row-wise kernels (softmax, RMSNorm) against plain copies.
 #include <cblas.h>
+#include <sys/resource.h>
 
 #include <cmath>
 #include <cstring>
@@ -89,14 +90,28 @@ void bandwidth_table(const Options& o) {
   table.print();
 }
 
+// CPU seconds this process has used (all threads).
+double process_cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
+}
+
 void run_cpu(const Options& o) {
   NoGradGuard no_grad;
+  const double cpu0 = process_cpu_seconds();
+  const auto wall0 = std::chrono::steady_clock::now();
   std::printf("threads: %d OpenMP, %d OpenBLAS; f32; median of >= 3 runs and >= %.2f s per cell\n\n", num_threads(),
               openblas_get_num_threads(), o.min_seconds);
   std::printf("### GEMM (C = A B, row-major, f32)\n\n");
   gemm_table(o);
   std::printf("### Row-wise kernels, memory bandwidth (read x + write y)\n\n");
   bandwidth_table(o);
+  // Well below 100% means other processes took the cores and every number above is low.
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
+  std::printf("CPU share: this process used %.0f%% of %d threads over the section's %.1f s of wall time\n\n",
+              100.0 * (process_cpu_seconds() - cpu0) / (wall * num_threads()), num_threads(), wall);
 }
 
 }  // namespace
