@@ -87,7 +87,8 @@ void HttpSession::on_timeout() {
 void HttpSession::on_read(beast::error_code ec) {
   if (closed_) return;
   if (timed_out_) {
-    if (!request_started_) return close();  // an idle keep-alive connection
+    // Nothing of a request arrived: an idle keep-alive connection, closed quietly.
+    if (!request_started_ && buffer_.size() == 0 && !parser_->got_some()) return close();
     state_.count_rejection(Rejection::client_timeout);
     return send_error({Rejection::client_timeout, "the request did not arrive completely within " +
                                                       std::to_string(state_.config.read_timeout_ms) + " ms"},
