@@ -148,7 +148,8 @@ const std::vector<ConfigKey>& trainer_config_schema() {
       ConfigKey{"device", KeyKind::text, "cpu", "cpu, cuda or cuda:N"},
       ConfigKey{"dtype", KeyKind::text, "f32", "f32, or bf16 for mixed precision with f32 master weights", {"f32", "bf16"}},
       ConfigKey{"data", KeyKind::text, "synthetic", "synthetic, mc_maze_small, or the path of an NWB file"},
-      ConfigKey{"data_dir", KeyKind::text, "../shared/data/mc_maze_small", "folder of the MC_Maze_Small tensor export"},
+      ConfigKey{"data_dir", KeyKind::text, "", "folder of the MC_Maze_Small tensor export; empty: $CORTEX_DATA_DIR, "
+                                               "then shared/data/mc_maze_small beside the repository"},
       ConfigKey{"synthetic.units", KeyKind::integer, "107", "units of the synthetic recording", {}, 1, 1e6},
       ConfigKey{"synthetic.trials", KeyKind::integer, "100", "labelled trials of the synthetic recording", {}, 5, 1e6},
       ConfigKey{"synthetic.seed", KeyKind::integer, "1", "seed of the synthetic recording", {}, 0, 9.0e15},

@@ -1,0 +1,111 @@
+#include "train/evaluation_protocol.h"
+
+#include <chrono>
+#include <filesystem>
+
+#include "engine/error.h"
+#include "train/trainer.h"
+#include "train/trainer_factory.h"
+
+namespace cortex::train {
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+nlohmann::json ProtocolResult::to_json() const {
+  return {{"model", model},
+          {"family", family},
+          {"parameters", parameters},
+          {"protocol", protocol_name(protocol)},
+          {"r2_mean", r2.mean},
+          {"r2_std", r2.std},
+          {"seeds", r2.n},
+          {"r2_per_seed", r2_per_seed},
+          {"r2_components_per_seed", r2_components_per_seed},
+          {"train_seconds", train_seconds},
+          {"total_seconds", total_seconds},
+          {"device", device},
+          {"dtype", dtype},
+          {"pretrain_steps", pretrain_steps},
+          {"finetune_steps", finetune_steps},
+          {"batch_size", batch_size},
+          {"data", data}};
+}
+
+ProtocolResult run_protocol(const TrainerConfig& config, const DecodingData& data, const ProtocolOptions& options) {
+  CORTEX_CHECK(!options.seeds.empty(), "run_protocol", "need at least one seed");
+  const auto t_start = std::chrono::steady_clock::now();
+  const nn::ModelConfig model = resolve_model_config(config, data, options.protocol);
+  TaskSettings settings = task_settings(config);
+  ProtocolResult result;
+  result.family = nn::model_kind_name(model.kind);
+  result.protocol = options.protocol;
+  result.device = settings.device.str();
+  result.dtype = dtype_name(settings.dtype);
+  result.data = data.description;
+  const bool trained = model.kind != nn::ModelKind::wiener;
+  result.pretrain_steps = trained ? config.get_int("pretrain.steps") : 0;
+  result.finetune_steps = trained ? config.get_int("train.steps") : 0;
+  result.batch_size = trained ? config.get_int("train.batch_size") : 0;
+
+  for (uint64_t seed : options.seeds) {
+    settings.seed = seed;
+    R2Accumulator pooled(data.outputs());
+    for (int64_t fold = 0; fold < options.folds; ++fold) {
+      const FoldData f = make_fold(data, fold, options.folds);
+      auto task = make_task(model, f, options.protocol, settings);
+      if (result.model.empty()) {
+        result.model = config.model()["name"] ? config.model()["name"].as<std::string>() : result.family;
+        result.parameters = task->model().num_parameters();
+      }
+      TrainerOptions o = TrainerOptions::from_config(config);
+      o.seed = seed;
+      o.resume.clear();
+      o.eval_every = 0;
+      o.run_dir = options.run_root.empty()
+                      ? std::string()
+                      : (std::filesystem::path(options.run_root) /
+                         (result.model + "-" + protocol_name(options.protocol) + "-seed" + std::to_string(seed) +
+                          "-fold" + std::to_string(fold)))
+                            .string();
+      if (o.run_dir.empty()) o.checkpoint_every = 0;
+      const auto t_fit = std::chrono::steady_clock::now();
+      TrainResult tr;
+      if (task->closed_form()) {
+        task->fit();
+      } else {
+        Trainer trainer(*task, o);
+        tr = trainer.run();
+      }
+      result.train_seconds += seconds_since(t_fit);
+      task->model().eval();
+      const size_t before = static_cast<size_t>(pooled.rows());
+      task->score_into(pooled);
+      if (options.log) {
+        std::fprintf(options.log, "%s %s seed %llu fold %lld: %zu steps, last loss %.4f, %.1f s, %lld test bins\n",
+                     result.model.c_str(), protocol_name(options.protocol), static_cast<unsigned long long>(seed),
+                     static_cast<long long>(fold), tr.steps.size(), tr.steps.empty() ? 0.0 : tr.steps.back().loss,
+                     tr.seconds, static_cast<long long>(pooled.rows() - static_cast<int64_t>(before)));
+        std::fflush(options.log);
+      }
+    }
+    const R2Score s = pooled.score();
+    result.r2_per_seed.push_back(s.mean);
+    result.r2_components_per_seed.push_back(s.per_component);
+    if (options.log) {
+      std::fprintf(options.log, "%s %s seed %llu: R^2 %.4f (x %.4f, y %.4f)\n", result.model.c_str(),
+                   protocol_name(options.protocol), static_cast<unsigned long long>(seed), s.mean,
+                   s.per_component[0], s.per_component.size() > 1 ? s.per_component[1] : 0.0);
+      std::fflush(options.log);
+    }
+  }
+  result.r2 = mean_std(result.r2_per_seed);
+  result.total_seconds = seconds_since(t_start);
+  return result;
+}
+
+}  // namespace cortex::train

@@ -1,0 +1,65 @@
+#pragma once
+// Cortex on binned trials. Each non-zero (bin, unit) count becomes one event at the bin's
+// centre (ms from the trial's first bin).
+//   non-causal: one sample per trial, the window centred on the trial (it must be at least
+//     as long as the trial), queries at every bin centre;
+//   causal: one sample per (trial, bin t), the window ending at bin t's right edge and
+//     holding only events of bins <= t, one query at bin t's centre.
+// Pre-training masks (unit, bin) cells of whole trials (training folds plus the unlabelled
+// trials; never the held-out fold) and predicts their counts with the Poisson head; cells
+// outside the trial are not scored (there is no data there).
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "nn/cortex/cortex.h"
+#include "train/trainer_decoding_task.h"
+
+namespace cortex::train {
+
+struct CortexTaskOptions {
+  uint64_t seed = 0;
+  Device device = Device::cpu();
+  DType dtype = DType::f32;
+  double mask_ratio = 0.25;
+  std::string model_yaml;  // stored with checkpoints so the server can rebuild the model
+  int64_t predict_batch = 128;  // windows per forward when predicting
+};
+
+class CortexTask : public DecodingTask {
+ public:
+  CortexTask(const nn::CortexConfig& config, const FoldData& fold, Protocol protocol, const CortexTaskOptions& options);
+
+  nn::Module& model() override { return *model_; }
+  nn::Cortex& cortex() { return *model_; }
+  Generator* generator() override { return &gen_; }
+  bool supports_phase(Phase) const override { return true; }
+  int64_t num_samples(Phase phase) const override;
+  Tensor batch_loss(Phase phase, const std::vector<int64_t>& samples, uint64_t seed) override;
+  nlohmann::json evaluate(Phase phase) override;
+  nn::Metadata checkpoint_metadata() const override;
+  std::vector<float> predict(const data::SampleSet& set, const std::vector<int64_t>& trials) override;
+
+  // Window start (ms) of a whole trial, and of the causal window that ends with bin t.
+  double trial_window_start() const;
+  double causal_window_start(int64_t bin) const;
+  // Events of bins [first, last] of one trial, in time order.
+  nn::SpikeEvents trial_events(const data::SampleSet& set, int64_t trial, int64_t first_bin, int64_t last_bin) const;
+
+ private:
+  struct PretrainSample {
+    const data::SampleSet* set;
+    int64_t trial;
+  };
+  PretrainSample pretrain_sample(int64_t id) const;
+  Tensor masked_loss(const std::vector<PretrainSample>& samples, uint64_t seed);
+
+  nn::CortexConfig config_;
+  CortexTaskOptions options_;
+  Generator gen_;
+  std::unique_ptr<nn::Cortex> model_;
+  double bin_ms_;
+  int64_t bins_;
+};
+
+}  // namespace cortex::train
