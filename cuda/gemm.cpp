@@ -65,6 +65,11 @@ cublasLtEpilogue_t lt_epilogue(GemmEpilogue e) {
   return CUBLASLT_EPILOGUE_DEFAULT;
 }
 
+// Epilogues that read or write the bias vector (a bias pointer on any other epilogue is rejected).
+bool uses_vector(GemmEpilogue e) {
+  return e == GemmEpilogue::bias || e == GemmEpilogue::bias_gelu || e == GemmEpilogue::bias_grad;
+}
+
 // Largest power of two (<= 256) dividing the address of every batch's matrix.
 uint32_t alignment_of(const void* p, int64_t batch_stride, int64_t batch, size_t itemsize) {
   uintptr_t bits = reinterpret_cast<uintptr_t>(p);
@@ -105,6 +110,7 @@ struct Plan {
   cublasLtMatmulAlgo_t algo{};
   size_t workspace = 0;
   bool fused = false;  // the epilogue runs inside cuBLASLt
+  bool launched = false;  // has run successfully at least once
 
   Plan() = default;
   Plan(const Plan&) = delete;
@@ -167,10 +173,11 @@ std::unique_ptr<Plan> make_plan(cublasLtHandle_t handle, const PlanKey& key, con
   if (fuse && key.epilogue != GemmEpilogue::none) {
     const cublasLtEpilogue_t ep = lt_epilogue(key.epilogue);
     CORTEX_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &ep, sizeof ep));
-    const void* vec = key.epilogue == GemmEpilogue::bias_grad ? p.bias_grad : p.bias;
-    if (vec)
+    if (uses_vector(key.epilogue)) {
+      const void* vec = key.epilogue == GemmEpilogue::bias_grad ? p.bias_grad : p.bias;
       CORTEX_CUBLAS_CHECK(
           cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &vec, sizeof vec));
+    }
   }
   plan->layout_a = key.tb ? make_layout(type, key.k, key.n, key.ldb, key.batch, key.sb)
                           : make_layout(type, key.n, key.k, key.ldb, key.batch, key.sb);
@@ -283,24 +290,38 @@ void gemm(const GemmParams& p) {
     } else {
       ++s.stats.hits;
     }
-    Plan& plan = *it->second;
-    fused = plan.fused;
-    if (fused && p.epilogue != GemmEpilogue::none && p.epilogue != GemmEpilogue::gelu) {
-      const void* vec = p.epilogue == GemmEpilogue::bias_grad ? p.bias_grad : p.bias;
-      CORTEX_CUBLAS_CHECK(
-          cublasLtMatmulDescSetAttribute(plan.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &vec, sizeof vec));
-    }
-    // Stream-ordered: the block may be reused by later work on this stream only.
-    DataPtr workspace = plan.workspace > 0
-                            ? CachingAllocator::instance().allocate(plan.workspace, Device::cuda(device))
-                            : DataPtr(nullptr, [](void*) {});
     const float alpha32 = static_cast<float>(p.alpha), beta32 = static_cast<float>(p.beta);
     const bool f64 = p.dtype == DType::f64;
     const void* alpha = f64 ? static_cast<const void*>(&p.alpha) : &alpha32;
     const void* beta = f64 ? static_cast<const void*>(&p.beta) : &beta32;
-    CORTEX_CUBLAS_CHECK(cublasLtMatmul(handle, plan.desc, alpha, p.b.data, plan.layout_a, p.a.data, plan.layout_b,
-                                       beta, p.c, plan.layout_c, p.c, plan.layout_c, &plan.algo, workspace.get(),
-                                       plan.workspace, stream));
+    auto launch = [&](Plan& plan) {
+      if (plan.fused && uses_vector(p.epilogue)) {
+        const void* vec = p.epilogue == GemmEpilogue::bias_grad ? p.bias_grad : p.bias;
+        CORTEX_CUBLAS_CHECK(
+            cublasLtMatmulDescSetAttribute(plan.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &vec, sizeof vec));
+      }
+      // Stream-ordered: the block may be reused by later work on this stream only.
+      DataPtr workspace = plan.workspace > 0
+                              ? CachingAllocator::instance().allocate(plan.workspace, Device::cuda(device))
+                              : DataPtr(nullptr, [](void*) {});
+      return cublasLtMatmul(handle, plan.desc, alpha, p.b.data, plan.layout_a, p.a.data, plan.layout_b, beta, p.c,
+                            plan.layout_c, p.c, plan.layout_c, &plan.algo, workspace.get(), plan.workspace, stream);
+    };
+    cublasStatus_t status = launch(*it->second);
+    if (status != CUBLAS_STATUS_SUCCESS && it->second->fused && p.epilogue != GemmEpilogue::none &&
+        !it->second->launched) {
+      // The heuristic offered a fused epilogue the launch then refused: keep the unfused plan instead.
+      std::unique_ptr<Plan> plain = make_plan(handle, key, p, false);
+      if (plain) {
+        it->second = std::move(plain);
+        status = launch(*it->second);
+      }
+    }
+    if (status != CUBLAS_STATUS_SUCCESS)
+      CORTEX_FAIL("gemm", "cublasLtMatmul failed: ", cublasLtGetStatusName(status), " (",
+                  cublasLtGetStatusString(status), ") for ", describe_call(p));
+    it->second->launched = true;
+    fused = it->second->fused;
     if (!fused && p.epilogue != GemmEpilogue::none) ++s.stats.unfused_epilogues;
   }
   if (fused) return;

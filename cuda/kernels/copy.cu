@@ -11,12 +11,26 @@ namespace {
 
 constexpr int kThreads = 256;
 
+constexpr int kUnroll = 4;  // loads in flight per thread before the first store
+
 template <typename D, typename S>
 __global__ void convert_copy(D* __restrict__ out, const S* __restrict__ in, int64_t n, StridedMeta<2> m) {
-  const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += step) {
-    const auto off = m.offsets(i);
-    out[off[0]] = convert<D>(in[off[1]]);
+  const int64_t tile = static_cast<int64_t>(blockDim.x) * kUnroll;
+  for (int64_t base = blockIdx.x * tile; base < n; base += gridDim.x * tile) {
+    S v[kUnroll];
+    int64_t dst[kUnroll];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int64_t i = base + u * blockDim.x + threadIdx.x;
+      if (i < n) {
+        const auto off = m.offsets(i);
+        dst[u] = off[0];
+        v[u] = in[off[1]];
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u)
+      if (base + u * blockDim.x + threadIdx.x < n) out[dst[u]] = convert<D>(v[u]);
   }
 }
 
@@ -37,7 +51,7 @@ void device_copy(const Tensor& dst, const Tensor& src) {
     using D = typename decltype(dtag)::type;
     visit_dtype(src.dtype(), "copy_", [&](auto stag) {
       using S = typename decltype(stag)::type;
-      convert_copy<D, S><<<grid_blocks(n, kThreads, device), kThreads, 0, stream>>>(
+      convert_copy<D, S><<<grid_blocks((n + kUnroll - 1) / kUnroll, kThreads, device), kThreads, 0, stream>>>(
           static_cast<D*>(dst.data_ptr()), static_cast<const S*>(src.data_ptr()), n, meta);
       CORTEX_CUDA_CHECK_LAUNCH("convert_copy");
     });

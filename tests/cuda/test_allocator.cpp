@@ -180,9 +180,15 @@ CORTEX_GPU_TEST("allocator: thousands of random allocations across two streams k
   }
   check_live(live.size());
   const auto during = stats();
-  size_t expected = 0;
-  for (const Live& l : live) expected += round_size(l.t.nbytes());
-  CHECK(during.allocated_bytes - before.allocated_bytes == expected);
+  size_t requested = 0, rounded = 0;
+  for (const Live& l : live) {
+    requested += l.t.nbytes();
+    rounded += round_size(l.t.nbytes());
+  }
+  CHECK(during.requested_bytes - before.requested_bytes == requested);
+  // A block is handed out whole when its remainder is too small to split, so it may exceed the rounded size.
+  CHECK(during.allocated_bytes - before.allocated_bytes >= rounded);
+  CHECK(during.allocated_bytes - before.allocated_bytes < rounded + live.size() * kMiB + kMiB);
   live.clear();
   CHECK(stats().allocated_bytes == before.allocated_bytes);
 }

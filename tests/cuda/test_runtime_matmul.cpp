@@ -37,7 +37,8 @@ double bound(DType t) {
 
 // Checks matmul(a, b) on the GPU (inputs already there) against float64 on the CPU.
 void check_matmul(const Tensor& a, const Tensor& b, const std::string& what) {
-  INFO(what, ": ", a.describe(), " @ ", b.describe());
+  const std::string context = detail::concat(what, ": ", a.describe(), " @ ", b.describe());
+  INFO(context);
   const Tensor out = matmul(a, b);
   REQUIRE(out.device() == gpu());
   const Tensor ref = matmul(to_host64(a), to_host64(b));
@@ -98,7 +99,8 @@ CORTEX_GPU_TEST("cuda matmul: batched and broadcast operands") {
 
 CORTEX_GPU_TEST("cuda matmul: the kernel accumulates into strided outputs") {
   for (DType dtype : {DType::f32, DType::f64, DType::bf16}) {
-    INFO(dtype_name(dtype));
+    const std::string context = dtype_name(dtype);
+    INFO(context);
     const Tensor a = random({1, 17, 129}, 31, dtype, gpu()), b = random({1, 129, 3}, 32, dtype, gpu());
     // A column-major output, [1,17,3] read through strides (., 1, 17).
     const Tensor init = random({1, 3, 17}, 33, dtype, gpu());
@@ -147,10 +149,12 @@ double gelu64(double x) { return 0.5 * x * (1.0 + std::tanh(0.7978845608028654 *
 }  // namespace
 
 CORTEX_GPU_TEST("cuda gemm: bias, GELU and bias+GELU epilogues") {
+  std::string fusion;  // which configurations cuBLASLt fused, for the log
   for (DType dtype : {DType::f32, DType::bf16, DType::f16, DType::f64}) {
     for (cuda::GemmEpilogue ep : {cuda::GemmEpilogue::bias, cuda::GemmEpilogue::gelu, cuda::GemmEpilogue::bias_gelu}) {
       for (int64_t batch : {1, 3}) {
-        INFO(dtype_name(dtype), " ", cuda::epilogue_name(ep), " batch ", batch);
+        const std::string context = detail::concat(dtype_name(dtype), " ", cuda::epilogue_name(ep), " batch ", batch);
+        INFO(context);
         const int64_t m = 129, n = 64, k = 17;
         const Tensor a = random({batch, m, k}, 61, dtype, gpu()), b = random({batch, k, n}, 62, dtype, gpu());
         const Tensor bias = random({n}, 63, dtype, gpu());
@@ -168,7 +172,9 @@ CORTEX_GPU_TEST("cuda gemm: bias, GELU and bias+GELU epilogues") {
         p.c_batch_stride = m * n;
         p.epilogue = ep;
         p.bias = bias.data_ptr();
+        const uint64_t unfused = cuda::gemm_cache_stats().unfused_epilogues;
         cuda::gemm(p);
+        fusion += context + (cuda::gemm_cache_stats().unfused_epilogues == unfused ? ": fused; " : ": separate kernel; ");
         auto prod = values(matmul(to_host64(a), to_host64(b)));
         const auto bv = values(bias);
         for (size_t i = 0; i < prod.size(); ++i) {
@@ -181,12 +187,14 @@ CORTEX_GPU_TEST("cuda gemm: bias, GELU and bias+GELU epilogues") {
       }
     }
   }
+  MESSAGE(fusion);
 }
 
 CORTEX_GPU_TEST("cuda gemm: the bias-gradient epilogue sums A over k") {
   for (DType dtype : {DType::f32, DType::bf16, DType::f64}) {
     for (bool a_transposed : {true, false}) {
-      INFO(dtype_name(dtype), a_transposed ? " dY^T @ X" : " A @ B");
+      const std::string context = detail::concat(dtype_name(dtype), a_transposed ? " dY^T @ X" : " A @ B");
+      INFO(context);
       // dW[features, in] = dY^T[features, rows] @ X[rows, in], db[features] = sum over rows of dY.
       const int64_t features = 17, rows = 129, in = 40;
       const Tensor dy = random({rows, features}, 71, dtype, gpu());
@@ -205,7 +213,9 @@ CORTEX_GPU_TEST("cuda gemm: the bias-gradient epilogue sums A over k") {
       p.ldc = in;
       p.epilogue = cuda::GemmEpilogue::bias_grad;
       p.bias_grad = db.data_ptr();
+      const uint64_t unfused = cuda::gemm_cache_stats().unfused_epilogues;
       cuda::gemm(p);
+      MESSAGE(context, cuda::gemm_cache_stats().unfused_epilogues == unfused ? ": fused" : ": separate kernel");
       const Tensor a_ref = a_transposed ? transpose_data(to_host64(dy), 0, 1) : to_host64(a);
       CHECK(rel_err(dw, matmul(a_ref, to_host64(x))) <= bound(dtype));
       CHECK(rel_err(db, sum(a_ref, {1})) <= bound(dtype));
