@@ -31,8 +31,8 @@ echo "pytorch rc=$? in $((SECONDS - t0)) s"
 if [ -n "${SANITIZE:-}" ]; then
   t0=$SECONDS
   timeout "${SANITIZE}" compute-sanitizer --tool memcheck --error-exitcode 9 build-gpu/bin/test_cuda --no-intro \
-    --force-colors=0 -tc="cuda copy*,cuda fill*,cuda random*,cuda upload*,cuda graph*,cuda gemm*,allocator: small*,allocator: a freed*" \
-    -tce="*synchronising*" \
+    --force-colors=0 -tc="$filter" \
+    -tce="*synchronising*,*record_stream keeps*,*out of memory*,*CORTEX_CUDA_CHECK*" \
     > "$OUT/memcheck.log" 2>&1
   echo "memcheck rc=$? in $((SECONDS - t0)) s"
   tail -5 "$OUT/memcheck.log"
