@@ -109,7 +109,7 @@ void launch_elementwise(const F& f, const std::array<const Tensor*, F::N>& opera
   }
 
   const int64_t cols = plan.row_length();
-  if (VEC > 1 && allow_vec && inner_unit && cols % VEC == 0 && ndim - 1 <= kMaxDims && fits_int32(plan) && rows_aligned(true)) {
+  if (VEC > 1 && allow_vec && inner_unit && cols % VEC == 0 && fits_int32(plan) && rows_aligned(true)) {
     StridedPlan<N> outer = plan;
     outer.shape.pop_back();
     for (auto& s : outer.strides) s.pop_back();
