@@ -7,12 +7,27 @@
 namespace cortex::serve {
 
 BatchDecision decide_batch(const BatchPolicy& policy, Clock::time_point now, Clock::time_point opened,
-                           Clock::time_point earliest_deadline, size_t queued, Clock::duration estimate) {
+                           Clock::time_point earliest_deadline, size_t queued, Clock::duration estimate,
+                           Clock::time_point next_arrival) {
   if (!policy.batching || policy.max_batch <= 1 || queued >= static_cast<size_t>(policy.max_batch)) return {true, now};
   const Clock::time_point last_start = earliest_deadline - estimate;  // later and the earliest job misses
   const Clock::time_point wait_until = std::min(last_start, opened + policy.max_wait);
-  if (wait_until <= now) return {true, now};
+  if (wait_until <= now || next_arrival > wait_until) return {true, now};
   return {false, wait_until};
+}
+
+void ArrivalEstimator::arrived(Clock::time_point t) {
+  if (seen_ > 0) {
+    const double gap = std::chrono::duration<double>(t - last_).count();
+    mean_gap_s_ = seen_ == 1 ? gap : 0.9 * mean_gap_s_ + 0.1 * gap;
+  }
+  last_ = t;
+  seen_ = std::min(seen_ + 1, 2);
+}
+
+Clock::time_point ArrivalEstimator::next_expected() const {
+  if (seen_ < 2) return Clock::time_point::max();
+  return last_ + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(mean_gap_s_));
 }
 
 int ComputeEstimator::bucket(int batch) {

@@ -1,7 +1,9 @@
 #pragma once
 // When to close a batch. The worker runs the queued jobs at once when batching is off, when
-// a full batch is waiting, or when the earliest deadline has no slack left for the estimated
-// compute time; otherwise it waits for more jobs until the slack (or max_wait) runs out.
+// a full batch is waiting, when the earliest deadline has no slack left for the estimated
+// compute time, or when the next request is not expected before the wait would end (at low
+// load waiting only adds latency); otherwise it waits for more jobs until the slack (or
+// max_wait) runs out.
 #include <array>
 #include <chrono>
 
@@ -21,9 +23,23 @@ struct BatchDecision {
 };
 
 // `opened`: when the worker started forming this batch; `estimate`: compute time of a batch
-// of min(queued + 1, max_batch) jobs.
+// of min(queued + 1, max_batch) jobs; `next_arrival`: when the next request is expected.
 BatchDecision decide_batch(const BatchPolicy& policy, Clock::time_point now, Clock::time_point opened,
-                           Clock::time_point earliest_deadline, size_t queued, Clock::duration estimate);
+                           Clock::time_point earliest_deadline, size_t queued, Clock::duration estimate,
+                           Clock::time_point next_arrival);
+
+// Mean gap between arrivals (exponentially weighted) and so when the next one is due.
+class ArrivalEstimator {
+ public:
+  void arrived(Clock::time_point t);
+  // Far in the future until two arrivals have been seen.
+  Clock::time_point next_expected() const;
+
+ private:
+  Clock::time_point last_{};
+  double mean_gap_s_ = 0.0;
+  int seen_ = 0;
+};
 
 // Running mean of measured batch compute time per power-of-two batch size.
 class ComputeEstimator {

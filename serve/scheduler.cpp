@@ -20,6 +20,7 @@ void Scheduler::start() {
 RequestError Scheduler::submit(std::unique_ptr<Job>& job) {
   std::lock_guard<std::mutex> lock(mu_);
   if (!admitting_) return {Rejection::draining, "the server is shutting down and admits no new requests"};
+  arrivals_.arrived(Clock::now());
   if (!queue_.push(job))
     return {Rejection::queue_full, "the queue holds " + std::to_string(queue_.capacity()) +
                                        " requests, its limit; retry after the Retry-After delay"};
@@ -119,8 +120,8 @@ void Scheduler::worker_loop() {
         continue;
       }
       const int next = static_cast<int>(std::min<size_t>(queue_.size() + 1, policy_.max_batch));
-      const BatchDecision d =
-          decide_batch(policy_, now, opened, queue_.earliest().deadline, queue_.size(), estimator_.estimate(next));
+      const BatchDecision d = decide_batch(policy_, now, opened, queue_.earliest().deadline, queue_.size(),
+                                           estimator_.estimate(next), arrivals_.next_expected());
       if (d.run_now) break;
       const size_t seen = queue_.size();
       wake_.wait_until(lock, d.wait_until, [&] { return queue_.size() != seen || stop_; });

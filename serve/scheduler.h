@@ -53,6 +53,7 @@ class Scheduler {
   std::condition_variable idle_;
   EdfQueue queue_;
   ComputeEstimator estimator_;
+  ArrivalEstimator arrivals_;
   size_t running_ = 0;
   bool admitting_ = true;
   bool stop_ = false;

@@ -79,22 +79,37 @@ TEST_CASE("decide_batch waits only while the earliest deadline has slack") {
   p.max_wait = 5ms;
   const Clock::time_point now = Clock::now();
   // Plenty of slack: wait, but no longer than max_wait from when the batch opened.
-  BatchDecision d = decide_batch(p, now, now, now + 100ms, 2, 10ms);
+  const Clock::time_point soon = now + 1ms;  // the next arrival
+  BatchDecision d = decide_batch(p, now, now, now + 100ms, 2, 10ms, soon);
   CHECK_FALSE(d.run_now);
   CHECK(d.wait_until == now + 5ms);
   // Slack smaller than max_wait: wait until the last moment the earliest job can start.
-  d = decide_batch(p, now, now, now + 12ms, 2, 10ms);
+  d = decide_batch(p, now, now, now + 12ms, 2, 10ms, soon);
   CHECK_FALSE(d.run_now);
   CHECK(d.wait_until == now + 2ms);
   // No slack left: run now.
-  CHECK(decide_batch(p, now, now, now + 9ms, 2, 10ms).run_now);
+  CHECK(decide_batch(p, now, now, now + 9ms, 2, 10ms, soon).run_now);
   // A full batch runs at once.
-  CHECK(decide_batch(p, now, now, now + 100ms, 8, 1ms).run_now);
+  CHECK(decide_batch(p, now, now, now + 100ms, 8, 1ms, soon).run_now);
   // The batch has been open for max_wait already.
-  CHECK(decide_batch(p, now, now - 6ms, now + 100ms, 1, 1ms).run_now);
+  CHECK(decide_batch(p, now, now - 6ms, now + 100ms, 1, 1ms, soon).run_now);
+  // Low load: no request is expected before the wait would end, so waiting buys nothing.
+  CHECK(decide_batch(p, now, now, now + 100ms, 1, 1ms, now + 20ms).run_now);
   // Batching off: always at once.
   p.batching = false;
-  CHECK(decide_batch(p, now, now, now + 100ms, 1, 1ms).run_now);
+  CHECK(decide_batch(p, now, now, now + 100ms, 1, 1ms, soon).run_now);
+}
+
+TEST_CASE("ArrivalEstimator predicts the next arrival from the mean gap") {
+  ArrivalEstimator a;
+  const Clock::time_point t0 = Clock::now();
+  CHECK(a.next_expected() == Clock::time_point::max());
+  a.arrived(t0);
+  CHECK(a.next_expected() == Clock::time_point::max());
+  a.arrived(t0 + 10ms);
+  CHECK(a.next_expected() == t0 + 20ms);
+  a.arrived(t0 + 20ms);
+  CHECK(a.next_expected() == t0 + 30ms);
 }
 
 TEST_CASE("ComputeEstimator follows measurements and extrapolates to unseen sizes") {

@@ -1,0 +1,141 @@
+#include "runners.h"
+
+#include <condition_variable>
+#include <deque>
+#include <thread>
+
+#include "engine/error.h"
+#include "serve/client.h"
+#include "serve/request_codec.h"
+
+namespace loadgen {
+
+using cortex::serve::HttpClient;
+using cortex::serve::StreamClient;
+
+namespace {
+
+Clock::duration seconds(double s) { return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s)); }
+
+// One decode request on `client`; returns the HTTP status, 0 on a network failure.
+int decode_once(HttpClient& client, Workload& workload, const RunOptions& o) {
+  const cortex::serve::Window w = workload.window();
+  try {
+    if (o.binary)
+      return client.post("/v1/decode", cortex::serve::encode_binary_request(w, o.shape.window_ms, o.deadline_ms),
+                         "application/octet-stream")
+          .status;
+    return client.post("/v1/decode", cortex::serve::encode_json_request(w, o.deadline_ms, false)).status;
+  } catch (const cortex::Error&) {
+    client.disconnect();
+    return 0;
+  }
+}
+
+}  // namespace
+
+void run_open_loop(const RunOptions& o, Recorder& recorder, Clock::time_point start) {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<Clock::time_point> due;
+  bool finished = false;
+  const Clock::time_point end = start + seconds(o.warmup_s + o.duration_s);
+  const Clock::time_point give_up = end + seconds(o.drain_s);
+  std::vector<std::thread> workers;
+  for (int i = 0; i < o.connections; ++i) {
+    workers.emplace_back([&, i] {
+      HttpClient client(o.host, o.port, std::chrono::seconds(30));
+      Workload workload(o.shape, o.seed * 1000 + static_cast<uint64_t>(i));
+      while (true) {
+        Clock::time_point scheduled;
+        {
+          std::unique_lock<std::mutex> lock(mu);
+          cv.wait(lock, [&] { return finished || !due.empty(); });
+          if (due.empty()) return;
+          scheduled = due.front();
+          due.pop_front();
+        }
+        if (Clock::now() > give_up) {
+          recorder.record(scheduled, Clock::now(), -1);  // never sent: the client fell too far behind
+          continue;
+        }
+        const int status = decode_once(client, workload, o);
+        recorder.record(scheduled, Clock::now(), status);
+      }
+    });
+  }
+  std::mt19937_64 rng(o.seed);
+  std::exponential_distribution<double> gap(o.rate);
+  for (Clock::time_point t = start + seconds(gap(rng)); t < end; t += seconds(gap(rng))) {
+    std::this_thread::sleep_until(t);
+    recorder.record_sent(t);
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      due.push_back(t);
+    }
+    cv.notify_one();
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    finished = true;
+  }
+  cv.notify_all();
+  for (auto& w : workers) w.join();
+}
+
+void run_closed_loop(const RunOptions& o, Recorder& recorder, Clock::time_point start) {
+  const Clock::time_point end = start + seconds(o.warmup_s + o.duration_s);
+  std::vector<std::thread> workers;
+  for (int i = 0; i < o.concurrency; ++i) {
+    workers.emplace_back([&, i] {
+      HttpClient client(o.host, o.port, std::chrono::seconds(60));
+      Workload workload(o.shape, o.seed * 1000 + static_cast<uint64_t>(i));
+      for (Clock::time_point t = Clock::now(); t < end; t = Clock::now()) {
+        recorder.record_sent(t);
+        const int status = decode_once(client, workload, o);
+        recorder.record(t, Clock::now(), status);
+      }
+    });
+  }
+  for (auto& w : workers) w.join();
+}
+
+void run_streams(const RunOptions& o, Recorder& recorder, Clock::time_point start) {
+  const Clock::time_point end = start + seconds(o.warmup_s + o.duration_s);
+  std::vector<std::thread> workers;
+  for (int i = 0; i < o.streams; ++i) {
+    workers.emplace_back([&, i] {
+      Workload workload(o.shape, o.seed * 1000 + static_cast<uint64_t>(i));
+      std::unique_ptr<StreamClient> stream;
+      try {
+        stream = std::make_unique<StreamClient>(o.host, o.port, std::chrono::seconds(60));
+      } catch (const cortex::Error&) {
+        recorder.record(Clock::now(), Clock::now(), 0);
+        return;
+      }
+      // Streams start out of phase so their strides do not all land at once.
+      const Clock::time_point first = start + seconds(o.shape.stride_ms / 1e3 * i / std::max(1, o.streams));
+      for (int64_t k = 1;; ++k) {
+        const Clock::time_point due = first + seconds(o.shape.stride_ms / 1e3 * static_cast<double>(k));
+        if (due >= end) break;
+        std::this_thread::sleep_until(due);
+        const cortex::serve::Window s = workload.stride(10000.0 + o.shape.stride_ms * static_cast<double>(k));
+        recorder.record_sent(due);
+        int status = 0;
+        try {
+          if (o.binary) stream->send_binary(cortex::serve::encode_binary_request(s, o.shape.stride_ms, o.deadline_ms));
+          else stream->send_text(cortex::serve::encode_json_request(s, o.deadline_ms));
+          const nlohmann::json reply = nlohmann::json::parse(stream->receive(), nullptr, false);
+          status = reply.contains("velocity") ? 200 : reply.value("status", 0);
+        } catch (const cortex::Error&) {
+          recorder.record(due, Clock::now(), 0);
+          return;  // the server closed the stream
+        }
+        recorder.record(due, Clock::now(), status);
+      }
+    });
+  }
+  for (auto& w : workers) w.join();
+}
+
+}  // namespace loadgen
