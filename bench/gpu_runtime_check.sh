@@ -28,6 +28,10 @@ t0=$SECONDS
 PYTHONUNBUFFERED=1 timeout 100 python3 bench/pytorch_reference.py --min-seconds "${MIN_SECONDS:-0.25}" > "$OUT/pytorch.md" 2>&1
 echo "pytorch rc=$? in $((SECONDS - t0)) s"
 
+# The whole CUDA suite (the kernels' tests too), for information.
+timeout 120 build-gpu/bin/test_cuda --no-intro --force-colors=0 > "$OUT/test_cuda_all.log" 2>&1
+echo "test_cuda (all) rc=$?: $(grep -E 'test cases' "$OUT/test_cuda_all.log")"
+
 if [ -n "${SANITIZE:-}" ]; then
   t0=$SECONDS
   timeout "${SANITIZE}" compute-sanitizer --tool memcheck --error-exitcode 9 build-gpu/bin/test_cuda --no-intro \

@@ -12,6 +12,7 @@
 #include "autograd/grad_mode.h"
 #include "cuda/caching_allocator.h"
 #include "cuda/gemm.h"
+#include "cuda/host_upload.h"
 #include "cuda/runtime.h"
 #include "cuda/stream.h"
 #include "ops/ops.h"
@@ -159,6 +160,9 @@ void copy_table(const Options& o) {
     row("host->device f32, pageable, contiguous", h * 4.0, [&] { copy_(dev, host); });
     Tensor back = empty({h}, DType::f32);
     row("device->host f32, pageable, contiguous", h * 4.0, [&] { copy_(back, dev); });
+    cuda::Stream copy_stream;
+    row("host->device f32, upload_async (pinned staging, copy stream)", h * 4.0,
+        [&] { cuda::upload_async(host, Device::cuda(0), copy_stream); });
   }
   table.print();
 }
