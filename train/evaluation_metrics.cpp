@@ -55,6 +55,52 @@ int64_t R2Accumulator::rows() const { return static_cast<int64_t>(pred_.size()) 
 
 R2Score R2Accumulator::score() const { return r2_score(pred_, target_, components_); }
 
+R2Stats R2Accumulator::stats() const {
+  R2Stats s;
+  s.rows = rows();
+  s.sum.assign(static_cast<size_t>(components_), 0.0);
+  s.sum_sq = s.sum;
+  s.ss_res = s.sum;
+  for (int64_t r = 0; r < s.rows; ++r)
+    for (int64_t c = 0; c < components_; ++c) {
+      const double t = target_[static_cast<size_t>(r * components_ + c)];
+      const double p = pred_[static_cast<size_t>(r * components_ + c)];
+      s.sum[c] += t;
+      s.sum_sq[c] += t * t;
+      s.ss_res[c] += (t - p) * (t - p);
+    }
+  return s;
+}
+
+void R2Stats::merge(const R2Stats& o) {
+  if (rows == 0 && sum.empty()) {
+    *this = o;
+    return;
+  }
+  CORTEX_CHECK(o.sum.size() == sum.size(), "R2Stats::merge", "cannot pool ", sum.size(), " components with ",
+               o.sum.size());
+  rows += o.rows;
+  for (size_t c = 0; c < sum.size(); ++c) {
+    sum[c] += o.sum[c];
+    sum_sq[c] += o.sum_sq[c];
+    ss_res[c] += o.ss_res[c];
+  }
+}
+
+R2Score R2Stats::score() const {
+  CORTEX_CHECK(rows > 0 && !sum.empty(), "R2Stats::score", "no rows to score");
+  R2Score out;
+  for (size_t c = 0; c < sum.size(); ++c) {
+    const double ss_tot = sum_sq[c] - sum[c] * sum[c] / static_cast<double>(rows);
+    CORTEX_CHECK(ss_tot > 0.0, "R2Stats::score", "target component ", c, " is constant; R^2 is undefined");
+    out.per_component.push_back(1.0 - ss_res[c] / ss_tot);
+  }
+  double total = 0;
+  for (double v : out.per_component) total += v;
+  out.mean = total / static_cast<double>(out.per_component.size());
+  return out;
+}
+
 MeanStd mean_std(const std::vector<double>& values) {
   MeanStd out;
   out.n = static_cast<int64_t>(values.size());

@@ -15,6 +15,15 @@ struct R2Score {
 // never varies (R^2 is undefined there).
 R2Score r2_score(const std::vector<float>& pred, const std::vector<float>& target, int64_t components);
 
+// Sufficient statistics of R^2 per component, so scores of rows held in different places
+// (folds run by different processes) can be pooled exactly: SS_tot = sum_sq - sum^2 / n.
+struct R2Stats {
+  int64_t rows = 0;
+  std::vector<double> sum, sum_sq, ss_res;  // of the target, its square, and (target - pred)^2
+  void merge(const R2Stats& other);
+  R2Score score() const;
+};
+
 // Collects (prediction, target) rows from several trials or folds before scoring.
 class R2Accumulator {
  public:
@@ -23,6 +32,7 @@ class R2Accumulator {
   void add(const float* pred, const float* target, int64_t rows);
   int64_t rows() const;
   R2Score score() const;
+  R2Stats stats() const;
 
  private:
   int64_t components_;

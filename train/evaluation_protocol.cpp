@@ -1,5 +1,6 @@
 #include "train/evaluation_protocol.h"
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 
@@ -16,14 +17,38 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 }  // namespace
 
+nlohmann::json r2_stats_json(const R2Stats& s) {
+  return {{"rows", s.rows}, {"sum", s.sum}, {"sum_sq", s.sum_sq}, {"ss_res", s.ss_res}};
+}
+
+R2Stats r2_stats_from_json(const nlohmann::json& j) {
+  R2Stats s;
+  try {
+    s.rows = j.at("rows").get<int64_t>();
+    s.sum = j.at("sum").get<std::vector<double>>();
+    s.sum_sq = j.at("sum_sq").get<std::vector<double>>();
+    s.ss_res = j.at("ss_res").get<std::vector<double>>();
+  } catch (const nlohmann::json::exception& e) {
+    CORTEX_FAIL("r2_stats_from_json", "malformed R^2 statistics ", j.dump(), " (", e.what(), ")");
+  }
+  CORTEX_CHECK(s.sum.size() == s.sum_sq.size() && s.sum.size() == s.ss_res.size() && s.rows >= 0,
+               "r2_stats_from_json", "inconsistent R^2 statistics ", j.dump());
+  return s;
+}
+
 nlohmann::json ProtocolResult::to_json() const {
-  return {{"model", model},
+  nlohmann::json stats = nlohmann::json::array();
+  for (const auto& s : stats_per_seed) stats.push_back(r2_stats_json(s));
+  return {{"stats_per_seed", stats},
+          {"folds_run", folds_run},
+          {"folds", folds},{"model", model},
           {"family", family},
           {"parameters", parameters},
           {"protocol", protocol_name(protocol)},
           {"r2_mean", r2.mean},
           {"r2_std", r2.std},
           {"seeds", r2.n},
+          {"seed_values", seeds},
           {"r2_per_seed", r2_per_seed},
           {"r2_components_per_seed", r2_components_per_seed},
           {"train_seconds", train_seconds},
@@ -52,10 +77,18 @@ ProtocolResult run_protocol(const TrainerConfig& config, const DecodingData& dat
   result.finetune_steps = trained ? config.get_int("train.steps") : 0;
   result.batch_size = trained ? config.get_int("train.batch_size") : 0;
 
+  result.folds = options.folds;
+  for (int64_t fold = 0; fold < options.folds; ++fold)
+    if (options.only_folds.empty() ||
+        std::find(options.only_folds.begin(), options.only_folds.end(), fold) != options.only_folds.end())
+      result.folds_run.push_back(fold);
+  for (int64_t fold : options.only_folds)
+    CORTEX_CHECK(fold >= 0 && fold < options.folds, "run_protocol", "fold ", fold, " is outside [0, ", options.folds,
+                 ")");
   for (uint64_t seed : options.seeds) {
     settings.seed = seed;
     R2Accumulator pooled(data.outputs());
-    for (int64_t fold = 0; fold < options.folds; ++fold) {
+    for (int64_t fold : result.folds_run) {
       const FoldData f = make_fold(data, fold, options.folds);
       auto task = make_task(model, f, options.protocol, settings);
       if (result.model.empty()) {
@@ -94,8 +127,10 @@ ProtocolResult run_protocol(const TrainerConfig& config, const DecodingData& dat
       }
     }
     const R2Score s = pooled.score();
+    result.seeds.push_back(seed);
     result.r2_per_seed.push_back(s.mean);
     result.r2_components_per_seed.push_back(s.per_component);
+    result.stats_per_seed.push_back(pooled.stats());
     if (options.log) {
       std::fprintf(options.log, "%s %s seed %llu: R^2 %.4f (x %.4f, y %.4f)\n", result.model.c_str(),
                    protocol_name(options.protocol), static_cast<unsigned long long>(seed), s.mean,

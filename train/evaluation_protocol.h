@@ -21,6 +21,7 @@ struct ProtocolOptions {
   Protocol protocol = Protocol::causal;
   std::vector<uint64_t> seeds{0, 1, 2};
   int64_t folds = 5;
+  std::vector<int64_t> only_folds;  // run these folds only (empty: all); results-table pools the parts
   std::string run_root;  // "" keeps nothing; else a run folder per seed and fold goes here
   std::FILE* log = nullptr;
 };
@@ -30,8 +31,12 @@ struct ProtocolResult {
   std::string family;        // cortex, gru, transformer, wiener
   int64_t parameters = 0;    // of the protocol's model (fold 0, first seed)
   Protocol protocol = Protocol::causal;
+  std::vector<uint64_t> seeds;  // the seeds run, in order
   std::vector<double> r2_per_seed;
   std::vector<std::vector<double>> r2_components_per_seed;
+  std::vector<R2Stats> stats_per_seed;  // pooled over the folds run
+  std::vector<int64_t> folds_run;
+  int64_t folds = 5;
   MeanStd r2;
   double train_seconds = 0;  // wall time of fitting every fold of every seed (prediction excluded)
   double total_seconds = 0;  // the whole protocol
@@ -41,6 +46,10 @@ struct ProtocolResult {
 
   nlohmann::json to_json() const;
 };
+
+// The JSON of R2Stats (rows, sum, sum_sq, ss_res) and back.
+nlohmann::json r2_stats_json(const R2Stats& s);
+R2Stats r2_stats_from_json(const nlohmann::json& j);
 
 // Runs the protocol for the model of `config` (its model keys and trainer keys: steps,
 // optimiser, device, dtype) on `data`.

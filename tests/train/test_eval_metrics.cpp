@@ -36,6 +36,22 @@ TEST_CASE("r2: pooling rows from several folds equals scoring them together") {
   CHECK(r2_score({3, 5}, {3, 4}, 1).mean == doctest::Approx(-1.0));
 }
 
+TEST_CASE("r2: sufficient statistics pooled across folds give the pooled score") {
+  R2Accumulator a(2), b(2), all(2);
+  const std::vector<float> t1{1, 0, 2, 0}, p1{1, 1, 2, 1};
+  const std::vector<float> t2{3, 2, 4, 2}, p2{3, 1, 5, 1};
+  a.add(p1.data(), t1.data(), 2);
+  b.add(p2.data(), t2.data(), 2);
+  all.add(p1.data(), t1.data(), 2);
+  all.add(p2.data(), t2.data(), 2);
+  R2Stats s = a.stats();
+  s.merge(b.stats());
+  CHECK(s.rows == 4);
+  CHECK(s.score().per_component[0] == doctest::Approx(0.8));
+  CHECK(s.score().per_component[1] == doctest::Approx(0.0));
+  CHECK(s.score().mean == doctest::Approx(all.score().mean));
+}
+
 TEST_CASE("r2: bad input is refused") {
   CHECK_THROWS_AS(r2_score({1, 2}, {1, 2, 3}, 1), cortex::Error);
   CHECK_THROWS_AS(r2_score({1, 2, 3}, {1, 2, 3}, 2), cortex::Error);

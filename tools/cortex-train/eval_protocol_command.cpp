@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -33,7 +34,7 @@ int eval_protocol_command(const Args& raw_args) {
   CORTEX_CHECK(has_model, "eval-protocol",
                "--model NAME is required (cortex-xs, cortex-s, gru, transformer, wiener, or a config file)");
   std::map<std::string, std::string> flags;
-  train::TrainerConfig merged = parse_config_args(args, {"--protocol", "--seeds", "--out", "--keep-runs"}, &flags);
+  train::TrainerConfig merged = parse_config_args(args, {"--protocol", "--seeds", "--folds", "--out", "--keep-runs"}, &flags);
   CORTEX_CHECK(flags.count("--protocol"), "eval-protocol", "--protocol causal|noncausal is required");
   // The protocol is defined on MC_Maze_Small; data=... still selects another source.
   bool data_given = false;
@@ -61,6 +62,26 @@ int eval_protocol_command(const Args& raw_args) {
   const uint64_t base = static_cast<uint64_t>(merged.get_int("seed"));
   for (int64_t s = 0; s < seeds; ++s) options.seeds.push_back(base + static_cast<uint64_t>(s));
   if (flags.count("--keep-runs")) options.run_root = flags["--keep-runs"];
+  if (flags.count("--folds")) {
+    // "0,2,4": a part of the protocol for one process; results-table pools the parts.
+    std::string list = flags["--folds"];
+    size_t pos = 0;
+    while (pos <= list.size()) {
+      const size_t comma = std::min(list.find(',', pos), list.size());
+      const std::string item = list.substr(pos, comma - pos);
+      size_t used = 0;
+      int64_t fold = -1;
+      try {
+        fold = std::stoll(item, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      CORTEX_CHECK(used == item.size() && !item.empty(), "eval-protocol", "--folds takes fold numbers like 0,1,4; got '",
+                   list, "'");
+      options.only_folds.push_back(fold);
+      pos = comma + 1;
+    }
+  }
   options.log = stderr;
 
   const train::DecodingData data = train::load_decoding_data(merged);
@@ -76,9 +97,11 @@ int eval_protocol_command(const Args& raw_args) {
   char r2[64];
   if (r.r2.n > 1) std::snprintf(r2, sizeof r2, "%.3f ± %.3f", r.r2.mean, r.r2.std);
   else std::snprintf(r2, sizeof r2, "%.3f", r.r2.mean);
-  std::printf("| %s | %lld | %s R^2 %s | %.1f s train (%lld seed(s) x %lld folds) | %s %s |\n", r.model.c_str(),
-              static_cast<long long>(r.parameters), train::protocol_name(r.protocol), r2, r.train_seconds,
-              static_cast<long long>(seeds), static_cast<long long>(options.folds), r.device.c_str(), r.dtype.c_str());
+  const bool partial = static_cast<int64_t>(r.folds_run.size()) != options.folds;
+  std::printf("| %s | %lld | %s R^2 %s%s | %.1f s train (%lld seed(s) x %zu folds) | %s %s |\n", r.model.c_str(),
+              static_cast<long long>(r.parameters), train::protocol_name(r.protocol), r2,
+              partial ? " (these folds only; pool the parts with results-table)" : "", r.train_seconds,
+              static_cast<long long>(seeds), r.folds_run.size(), r.device.c_str(), r.dtype.c_str());
   std::printf("%s\n", j.dump().c_str());
   return 0;
 }

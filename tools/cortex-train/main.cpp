@@ -21,7 +21,8 @@ void usage(std::FILE* out) {
       "  cortex-train eval-protocol --model NAME --protocol causal|noncausal [--seeds N] [--out FILE.jsonl]\n"
       "                             [key=value ...]        5-fold decoding protocol; prints the results row\n"
       "  cortex-train bench-step --config FILE [--batch B] [--events E] [--device D] [--dtype T] [--steps N]\n"
-      "                                                    time training steps on synthetic events\n",
+      "                                                    time training steps on synthetic events\n"
+      "  cortex-train results-table FILE.jsonl ...         the decoding table from eval-protocol --out files\n",
       out);
 }
 
@@ -39,6 +40,7 @@ int main(int argc, char** argv) {
     if (!args.empty() && args[0] == "--print-config") return print_config_command(Args(args.begin() + 1, args.end()));
     if (!args.empty() && args[0] == "eval-protocol") return eval_protocol_command(Args(args.begin() + 1, args.end()));
     if (!args.empty() && args[0] == "bench-step") return bench_step_command(Args(args.begin() + 1, args.end()));
+    if (!args.empty() && args[0] == "results-table") return results_table_command(Args(args.begin() + 1, args.end()));
     if (!args.empty() && args[0] == "train") return train_command(Args(args.begin() + 1, args.end()));
     return train_command(args);
   } catch (const cortex::Error& e) {
