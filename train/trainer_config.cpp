@@ -159,6 +159,8 @@ const std::vector<ConfigKey>& trainer_config_schema() {
                                                      "causal (bins from spikes at or before them)", {"causal", "noncausal"}},
       ConfigKey{"train.fold", KeyKind::integer, "0", "held-out fold scored during training (trial i in fold i mod 5); "
                                            "-1 trains on every labelled trial", {}, -1, 4},
+      ConfigKey{"train.spike_dropout", KeyKind::real, "0", "fine-tuning augmentation: each input spike is dropped "
+                                                          "with this probability (binomial thinning)", {}, 0.0, 0.9},
       ConfigKey{"train.eval_every", KeyKind::integer, "100", "steps between evaluations (0: only at the end)", {}, 0, 1e12},
       ConfigKey{"train.checkpoint_every", KeyKind::integer, "500", "steps between checkpoints (0: only at the end)", {}, 0,
        1e12},

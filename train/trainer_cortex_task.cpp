@@ -7,6 +7,7 @@
 #include "engine/error.h"
 #include "engine/factory.h"
 #include "nn/cortex/masking.h"
+#include "train/trainer_augment.h"
 #include "ops/ops.h"
 
 namespace cortex::train {
@@ -49,7 +50,7 @@ double CortexTask::causal_window_start(int64_t bin) const {
 }
 
 nn::SpikeEvents CortexTask::trial_events(const data::SampleSet& set, int64_t trial, int64_t first_bin,
-                                         int64_t last_bin) const {
+                                         int64_t last_bin, double thin_p, uint64_t seed, uint64_t sample) const {
   const int64_t units = set.heldin_units();
   nn::SpikeEvents ev;
   first_bin = std::max<int64_t>(first_bin, 0);
@@ -60,8 +61,9 @@ nn::SpikeEvents CortexTask::trial_events(const data::SampleSet& set, int64_t tri
       const float c = row[u];
       if (c <= 0.0f) continue;
       CORTEX_CHECK(std::isfinite(c), kOp, "non-finite spike count in trial ", trial, " bin ", b, " unit ", u);
-      ev.push_back(static_cast<int32_t>(u), static_cast<int32_t>(std::lround(c)),
-                   (static_cast<double>(b) + 0.5) * bin_ms_);
+      const int32_t kept = thin_count(static_cast<int32_t>(std::lround(c)), thin_p, seed, sample,
+                                      static_cast<uint64_t>(b * units + u));
+      if (kept > 0) ev.push_back(static_cast<int32_t>(u), kept, (static_cast<double>(b) + 0.5) * bin_ms_);
     }
   }
   return ev;
@@ -116,10 +118,12 @@ Tensor CortexTask::batch_loss(Phase phase, const std::vector<int64_t>& ids, uint
   nn::CortexInput input;
   nn::BehaviourQueries queries;
   std::vector<float> target;
-  for (int64_t id : ids) {
+  const double thin = options_.spike_dropout;
+  for (size_t k = 0; k < ids.size(); ++k) {
+    const int64_t id = ids[k];
     if (protocol_ == Protocol::noncausal) {
       const int64_t trial = fold_.train_trials[static_cast<size_t>(id)];
-      input.add_sample(trial_events(set, trial, 0, bins_ - 1), trial_window_start());
+      input.add_sample(trial_events(set, trial, 0, bins_ - 1, thin, seed, k), trial_window_start());
       std::vector<double> times;
       for (int64_t b = 0; b < bins_; ++b) times.push_back((static_cast<double>(b) + 0.5) * bin_ms_);
       queries.add_sample(times);
@@ -130,7 +134,7 @@ Tensor CortexTask::batch_loss(Phase phase, const std::vector<int64_t>& ids, uint
       const int64_t bin = id % bins_;
       const double start = causal_window_start(bin);
       const int64_t first = static_cast<int64_t>(std::ceil(start / bin_ms_ - 1e-9));
-      input.add_sample(trial_events(set, trial, first, bin), start);
+      input.add_sample(trial_events(set, trial, first, bin, thin, seed, k), start);
       queries.add_sample({(static_cast<double>(bin) + 0.5) * bin_ms_});
       const std::vector<float> t = scaled_targets(trial);
       target.insert(target.end(), t.begin() + bin * c_n, t.begin() + (bin + 1) * c_n);

@@ -22,6 +22,7 @@ struct CortexTaskOptions {
   Device device = Device::cpu();
   DType dtype = DType::f32;
   double mask_ratio = 0.25;
+  double spike_dropout = 0.0;  // fine-tuning only: input spikes thinned (see trainer_augment.h)
   std::string model_yaml;  // stored with checkpoints so the server can rebuild the model
   int64_t predict_batch = 128;  // windows per forward when predicting
 };
@@ -43,8 +44,10 @@ class CortexTask : public DecodingTask {
   // Window start (ms) of a whole trial, and of the causal window that ends with bin t.
   double trial_window_start() const;
   double causal_window_start(int64_t bin) const;
-  // Events of bins [first, last] of one trial, in time order.
-  nn::SpikeEvents trial_events(const data::SampleSet& set, int64_t trial, int64_t first_bin, int64_t last_bin) const;
+  // Events of bins [first, last] of one trial, in time order. With thin_p > 0 each spike
+  // is dropped with that probability (stream `sample` of `seed`).
+  nn::SpikeEvents trial_events(const data::SampleSet& set, int64_t trial, int64_t first_bin, int64_t last_bin,
+                               double thin_p = 0.0, uint64_t seed = 0, uint64_t sample = 0) const;
 
  private:
   struct PretrainSample {

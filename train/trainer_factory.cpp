@@ -76,6 +76,7 @@ std::unique_ptr<DecodingTask> make_task(const nn::ModelConfig& model, const Fold
       o.device = s.device;
       o.dtype = s.dtype;
       o.mask_ratio = s.mask_ratio;
+      o.spike_dropout = s.spike_dropout;
       o.model_yaml = model_config_yaml(model);
       return std::make_unique<CortexTask>(model.cortex, fold, protocol, o);
     }
@@ -86,6 +87,7 @@ std::unique_ptr<DecodingTask> make_task(const nn::ModelConfig& model, const Fold
       o.device = s.device;
       o.dtype = s.dtype;
       o.model_yaml = model_config_yaml(model);
+      o.spike_dropout = s.spike_dropout;
       return std::make_unique<SequenceTask>(model, fold, protocol, o);
     }
     case nn::ModelKind::wiener:
@@ -107,6 +109,7 @@ TaskSettings task_settings(const TrainerConfig& config) {
   }
   s.dtype = dtype_from_name(config.get_text("dtype"));
   s.mask_ratio = config.get_real("pretrain.mask_ratio");
+  s.spike_dropout = config.get_real("train.spike_dropout");
   return s;
 }
 

@@ -15,6 +15,7 @@ struct TaskSettings {
   Device device = Device::cpu();
   DType dtype = DType::f32;
   double mask_ratio = 0.25;
+  double spike_dropout = 0.0;  // fine-tuning input thinning
 };
 
 // The model config of a trainer config (its model keys), with data-dependent fields

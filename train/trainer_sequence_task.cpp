@@ -8,6 +8,7 @@
 #include "nn/baselines/gru.h"
 #include "nn/baselines/transformer.h"
 #include "ops/ops.h"
+#include "train/trainer_augment.h"
 
 namespace cortex::train {
 
@@ -46,18 +47,22 @@ Tensor SequenceTask::forward(const Tensor& counts) const {
   return to(y, DType::f32);
 }
 
-Tensor SequenceTask::counts_of(const data::SampleSet& set, const std::vector<int64_t>& trials) const {
+Tensor SequenceTask::counts_of(const data::SampleSet& set, const std::vector<int64_t>& trials, double thin_p,
+                               uint64_t seed) const {
   const int64_t per = set.bins * set.heldin_units();
   std::vector<float> x;
   x.reserve(trials.size() * static_cast<size_t>(per));
-  for (int64_t t : trials)
+  for (size_t k = 0; k < trials.size(); ++k) {
+    const int64_t t = trials[k];
     x.insert(x.end(), set.heldin.begin() + t * per, set.heldin.begin() + (t + 1) * per);
+    thin_counts(x.data() + k * static_cast<size_t>(per), per, thin_p, seed, k);
+  }
   return from_vector(x, {static_cast<int64_t>(trials.size()), set.bins, set.heldin_units()}, options_.device);
 }
 
 int64_t SequenceTask::num_samples(Phase) const { return static_cast<int64_t>(fold_.train_trials.size()); }
 
-Tensor SequenceTask::batch_loss(Phase phase, const std::vector<int64_t>& ids, uint64_t) {
+Tensor SequenceTask::batch_loss(Phase phase, const std::vector<int64_t>& ids, uint64_t seed) {
   CORTEX_CHECK(phase == Phase::finetune, "SequenceTask", "the baselines have no pre-training phase");
   const auto& set = fold_.data->labelled;
   std::vector<int64_t> trials;
@@ -67,7 +72,7 @@ Tensor SequenceTask::batch_loss(Phase phase, const std::vector<int64_t>& ids, ui
     const std::vector<float> t = scaled_targets(trials.back());
     target.insert(target.end(), t.begin(), t.end());
   }
-  const Tensor pred = forward(counts_of(set, trials));
+  const Tensor pred = forward(counts_of(set, trials, options_.spike_dropout, seed));
   const Tensor y = from_vector(target, pred.shape(), options_.device);
   return mse_loss(pred, y);
 }

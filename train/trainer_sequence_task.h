@@ -17,6 +17,7 @@ struct SequenceTaskOptions {
   Device device = Device::cpu();
   DType dtype = DType::f32;
   std::string model_yaml;
+  double spike_dropout = 0.0;  // input spikes thinned while training (see trainer_augment.h)
   int64_t predict_batch = 16;  // trials per forward when predicting
 };
 
@@ -35,7 +36,8 @@ class SequenceTask : public DecodingTask {
 
  private:
   Tensor forward(const Tensor& counts) const;  // [B, T, units] -> [B, T, outputs] f32
-  Tensor counts_of(const data::SampleSet& set, const std::vector<int64_t>& trials) const;
+  Tensor counts_of(const data::SampleSet& set, const std::vector<int64_t>& trials, double thin_p = 0.0,
+                   uint64_t seed = 0) const;
 
   nn::ModelConfig config_;
   SequenceTaskOptions options_;

@@ -11,6 +11,7 @@
 #include "engine/error.h"
 #include "train/checkpoint_io.h"
 #include "train/trainer.h"
+#include "train/trainer_augment.h"
 #include "train/trainer_factory.h"
 
 using namespace cortex;
@@ -45,10 +46,11 @@ TrainerConfig config_of(const std::string& model_yaml) {
 }
 
 std::unique_ptr<DecodingTask> task_of(const std::string& model_yaml, const FoldData& fold, Protocol protocol,
-                                      uint64_t seed = 0) {
+                                      uint64_t seed = 0, double spike_dropout = 0.0) {
   const nn::ModelConfig m = resolve_model_config(config_of(model_yaml), synthetic_data(), protocol);
   TaskSettings s;
   s.seed = seed;
+  s.spike_dropout = spike_dropout;
   return make_task(m, fold, protocol, s);
 }
 
@@ -93,7 +95,7 @@ TEST_CASE("cortex task: resume after pre-training or mid fine-tuning repeats the
     fs::remove_all(a_dir);
     fs::remove_all(b_dir);
     const FoldData fold = make_fold(synthetic_data(), 1);
-    auto a = task_of(kTinyCortex, fold, protocol, 3);
+    auto a = task_of(kTinyCortex, fold, protocol, 3, 0.2);
     TrainerOptions oa = options(a_dir.string(), 3, 5);
     oa.checkpoint_every = 2;
     const TrainResult full = Trainer(*a, oa).run();
@@ -102,7 +104,7 @@ TEST_CASE("cortex task: resume after pre-training or mid fine-tuning repeats the
     CHECK(full.steps[3].phase == Phase::finetune);
     for (const int64_t at : {2, 4, 6}) {
       CAPTURE(at);
-      auto b = task_of(kTinyCortex, fold, protocol, 99);  // other weights: the checkpoint must restore them
+      auto b = task_of(kTinyCortex, fold, protocol, 99, 0.2);  // other weights: the checkpoint must restore them
       TrainerOptions ob = options(b_dir.string(), 3, 5);
       ob.resume = checkpoint_paths(a_dir.string(), at).model;
       const TrainResult rest = Trainer(*b, ob).run();
@@ -165,6 +167,25 @@ TEST_CASE("causal protocol: changing spikes after bin t leaves every prediction 
       }
     }
   }
+}
+
+TEST_CASE("spike dropout thins counts reproducibly at the requested rate") {
+  std::vector<float> a(20000, 2.0f);
+  std::vector<float> b = a, c = a, none = a;
+  thin_counts(a.data(), 20000, 0.25, 7, 3);
+  thin_counts(b.data(), 20000, 0.25, 7, 3);
+  thin_counts(c.data(), 20000, 0.25, 7, 4);
+  thin_counts(none.data(), 20000, 0.0, 7, 3);
+  CHECK(a == b);
+  CHECK(a != c);
+  CHECK(none == std::vector<float>(20000, 2.0f));
+  double kept = 0;
+  for (float v : a) {
+    CHECK((v == 0.0f || v == 1.0f || v == 2.0f));
+    kept += v;
+  }
+  CHECK(kept / 40000.0 == doctest::Approx(0.75).epsilon(0.02));
+  CHECK_THROWS_AS(thin_counts(a.data(), 1, 1.0, 0, 0), cortex::Error);
 }
 
 TEST_CASE("model keys are checked by the model config parser") {

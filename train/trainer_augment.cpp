@@ -1,0 +1,28 @@
+#include "train/trainer_augment.h"
+
+#include <cmath>
+
+#include "engine/error.h"
+#include "engine/philox.h"
+
+namespace cortex::train {
+
+int32_t thin_count(int32_t count, double p, uint64_t seed, uint64_t sample, uint64_t cell) {
+  if (p <= 0.0 || count <= 0) return count;
+  // Up to 16 spikes per cell get their own draw (cells hold 0-2 spikes in 5 ms bins).
+  int32_t kept = 0;
+  for (int32_t k = 0; k < count; ++k)
+    if (philox::uniform(seed, sample, cell * 16 + static_cast<uint64_t>(k % 16)) >= p) ++kept;
+  return kept;
+}
+
+void thin_counts(float* counts, int64_t n, double p, uint64_t seed, uint64_t sample) {
+  CORTEX_CHECK(p >= 0.0 && p < 1.0, "thin_counts", "dropout probability must lie in [0, 1), got ", p);
+  if (p == 0.0) return;
+  for (int64_t i = 0; i < n; ++i) {
+    const int32_t c = static_cast<int32_t>(std::lround(counts[i]));
+    counts[i] = static_cast<float>(thin_count(c, p, seed, sample, static_cast<uint64_t>(i)));
+  }
+}
+
+}  // namespace cortex::train
