@@ -21,7 +21,7 @@ Tensor upload_async(const Tensor& host, Device device, cudaStream_t copy_stream)
     out = empty(host.shape(), host.dtype(), device);
     if (out.numel() == 0) return out;
     PinnedBuffer staging(out.nbytes(), copy_stream);
-    copy_kernel().get(Device::cpu())(host_tensor_view(staging.get(), host.shape(), host.dtype()), host);
+    pack_host(host_tensor_view(staging.get(), host.shape(), host.dtype()), host);
     CORTEX_CUDA_CHECK(cudaMemcpyAsync(out.data_ptr(), staging.get(), out.nbytes(), cudaMemcpyHostToDevice, copy_stream));
   }
   stream_wait_stream(consumer, copy_stream);

@@ -1,12 +1,16 @@
 #include "cuda/pinned_pool.h"
 
+#include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <unordered_map>
 #include <vector>
 
 #include "cuda/runtime.h"
+#include "engine/factory.h"
+#include "engine/parallel.h"
 
 namespace cortex::cuda {
 
@@ -139,6 +143,29 @@ Tensor host_tensor_view(void* data, const Shape& shape, DType dtype) {
   const size_t nbytes = static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype);
   auto storage = std::make_shared<StorageImpl>(DataPtr(data, [](void*) {}), nbytes, Device::cpu());
   return Tensor(std::make_shared<TensorImpl>(std::move(storage), shape, contiguous_strides(shape), 0, dtype));
+}
+
+void pack_host(const Tensor& dst, const Tensor& src) {
+  CORTEX_CHECK(dst.device().is_cpu() && src.device().is_cpu() && dst.is_contiguous() && dst.shape() == src.shape(),
+               "pack_host", "expects a contiguous CPU destination of the source's shape, got ", dst.describe(), " <- ",
+               src.describe());
+  if (dst.dtype() != src.dtype() || !src.is_contiguous()) {
+    copy_kernel().get(Device::cpu())(dst, src);
+    return;
+  }
+  // One thread copies only a few GB/s; large batches are split over the cores.
+  constexpr int64_t kChunk = int64_t(1) << 22;
+  const int64_t n = static_cast<int64_t>(dst.nbytes());
+  char* d = static_cast<char*>(dst.data_ptr());
+  const char* s = static_cast<const char*>(src.data_ptr());
+  if (n <= kChunk) {
+    if (n > 0) std::memcpy(d, s, static_cast<size_t>(n));
+    return;
+  }
+  parallel_for((n + kChunk - 1) / kChunk, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i)
+      std::memcpy(d + i * kChunk, s + i * kChunk, static_cast<size_t>(std::min(kChunk, n - i * kChunk)));
+  });
 }
 
 void PinnedPool::empty_cache() {

@@ -57,4 +57,9 @@ class PinnedBuffer {
 // A contiguous CPU tensor over memory owned elsewhere (e.g. a pinned buffer); no copy, no ownership.
 Tensor host_tensor_view(void* data, const Shape& shape, DType dtype);
 
+// Copies CPU tensor src into the contiguous CPU tensor dst of the same shape (into a staging
+// buffer): a memcpy split over all cores when dtypes match and src is contiguous, the CPU
+// copy kernel (strides, conversion) otherwise.
+void pack_host(const Tensor& dst, const Tensor& src);
+
 }  // namespace cortex::cuda

@@ -78,7 +78,7 @@ void host_to_device(const Tensor& dst, const Tensor& src) {
   // buffer is reused only after the stream has passed the copy.
   PinnedBuffer staging(dst.nbytes(), stream);
   Tensor packed = host_tensor_view(staging.get(), dst.shape(), dst.dtype());
-  copy_kernel().get(Device::cpu())(packed, src);
+  pack_host(packed, src);
   if (dst.is_contiguous()) {
     CORTEX_CUDA_CHECK(cudaMemcpyAsync(dst.data_ptr(), staging.get(), dst.nbytes(), cudaMemcpyHostToDevice, stream));
     return;

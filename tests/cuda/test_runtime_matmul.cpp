@@ -215,7 +215,8 @@ CORTEX_GPU_TEST("cuda gemm: the bias-gradient epilogue sums A over k") {
       p.bias_grad = db.data_ptr();
       const uint64_t unfused = cuda::gemm_cache_stats().unfused_epilogues;
       cuda::gemm(p);
-      MESSAGE(context, cuda::gemm_cache_stats().unfused_epilogues == unfused ? ": fused" : ": separate kernel");
+      const std::string how = cuda::gemm_cache_stats().unfused_epilogues == unfused ? ": fused" : ": separate kernel";
+      MESSAGE(context, how);
       const Tensor a_ref = a_transposed ? transpose_data(to_host64(dy), 0, 1) : to_host64(a);
       CHECK(rel_err(dw, matmul(a_ref, to_host64(x))) <= bound(dtype));
       CHECK(rel_err(db, sum(a_ref, {1})) <= bound(dtype));
