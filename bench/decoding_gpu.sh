@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# GPU rows of bench/results/decoding.md and the Cortex-S step benchmark of
+# bench/results/training.md, on the device machine, from the repository root.
+#
+#   bash bench/decoding_gpu.sh build                       # CUDA build of cortex-train into build-gpu/
+#   bash bench/decoding_gpu.sh bench-step                  # Cortex-S, batch 64 x 512 events, bf16
+#   bash bench/decoding_gpu.sh protocol MODEL [PROTOCOL..] # MODEL: cortex-xs | cortex-s | gru | transformer
+#
+# `protocol` runs every (protocol, seed, fold) of the 5-fold protocol as its own process,
+# all at once on the one GPU (3 seeds x 5 folds = 15 per protocol), and writes
+# $OUT/decoding-MODEL.jsonl (one line per process). On this machine (CPU):
+#   cortex-train results-table bench/results/decoding-cpu.jsonl decoding-*.jsonl
+# pools them into the table. Recipes (steps, batch, rates) are the RECIPE_* lines below; a
+# process still running at LIMIT_S seconds is stopped and reported, so one call stays
+# inside the device's 10-minute command limit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-bench-out}
+mkdir -p "$OUT"
+BIN=${BIN:-build-gpu/bin/cortex-train}
+DEVICE=${DEVICE:-cuda}
+LIMIT_S=${LIMIT_S:-540}
+SEEDS=${SEEDS:-3}
+EXTRA=${EXTRA:-}  # overrides applied after the recipe, e.g. EXTRA="train.steps=400"
+env_setup() { if [ "$DEVICE" != cpu ]; then source scripts/device_env.sh; fi; }
+
+RECIPE_CORTEX_XS="pretrain.steps=400 train.steps=800 optim.lr=1e-3 optim.warmup_steps=50 optim.weight_decay=0.1 model.dropout=0.2 train.spike_dropout=0.2"
+RECIPE_CORTEX_S="pretrain.steps=400 train.steps=800 optim.lr=5e-4 optim.warmup_steps=50 optim.weight_decay=0.1 model.dropout=0.2 train.spike_dropout=0.2"
+RECIPE_GRU="train.steps=600 optim.lr=3e-3 optim.warmup_steps=30 optim.weight_decay=0.05 train.spike_dropout=0.2"
+RECIPE_TRANSFORMER="train.steps=800 optim.lr=5e-4 optim.warmup_steps=50 optim.weight_decay=0.1 model.dropout=0.2 train.spike_dropout=0.2"
+
+case "${1:-}" in
+  build)
+    source scripts/device_env.sh
+    cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DCORTEX_CUDA=ON -DCORTEX_CUDA_ARCH=90a > "$OUT/build.log" 2>&1 \
+      || { tail -50 "$OUT/build.log"; exit 1; }
+    cmake --build build-gpu -j16 --target cortex-train >> "$OUT/build.log" 2>&1 || { grep -E "error" "$OUT/build.log" | head -40; exit 1; }
+    echo "built $BIN"
+    ;;
+  bench-step)
+    env_setup
+    nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
+    "$BIN" bench-step --config configs/cortex-s.yaml --batch 64 --events 512 --device cuda --dtype bf16 --steps 30 \
+      | tee "$OUT/bench-step.txt"
+    "$BIN" bench-step --config configs/cortex-s.yaml --batch 64 --events 512 --device cuda --dtype f32 --steps 30 \
+      | tee -a "$OUT/bench-step.txt"
+    ;;
+  protocol)
+    env_setup
+    model=${2:?model name}
+    shift 2
+    protocols=${*:-causal noncausal}
+    case "$model" in
+      cortex-xs) recipe=$RECIPE_CORTEX_XS ;;
+      cortex-s) recipe=$RECIPE_CORTEX_S ;;
+      gru) recipe=$RECIPE_GRU ;;
+      transformer) recipe=$RECIPE_TRANSFORMER ;;
+      *) echo "unknown model $model"; exit 2 ;;
+    esac
+    dtype=bf16
+    [ "$model" = gru ] && dtype=f32  # the GRU's recurrence is latency-bound, not matmul-bound
+    [ "$DEVICE" = cpu ] && dtype=f32
+    work=$(mktemp -d)
+    pids=()
+    for protocol in $protocols; do
+      batch=16
+      [ "$protocol" = causal ] && case "$model" in cortex-*) batch=64 ;; esac
+      for seed in $(seq 0 $((SEEDS - 1))); do
+        for fold in 0 1 2 3 4; do
+          tag="$model-$protocol-s$seed-f$fold"
+          OMP_NUM_THREADS=1 timeout "$LIMIT_S" "$BIN" eval-protocol --model "$model" --protocol "$protocol" \
+            --seeds 1 seed="$seed" --folds "$fold" device="$DEVICE" dtype="$dtype" train.batch_size="$batch" $recipe $EXTRA \
+            --out "$work/$tag.jsonl" > "$work/$tag.log" 2>&1 &
+          pids+=("$!:$tag")
+        done
+      done
+    done
+    failed=0
+    for entry in "${pids[@]}"; do
+      pid=${entry%%:*}; tag=${entry#*:}
+      if ! wait "$pid"; then echo "FAILED or stopped at ${LIMIT_S}s: $tag"; tail -3 "$work/$tag.log"; failed=1; fi
+    done
+    cat "$work"/*.jsonl > "$OUT/decoding-$model.jsonl" 2>/dev/null || true
+    cat "$work"/*.log > "$OUT/decoding-$model.log"
+    grep -h "R^2" "$work"/*.log | head -40
+    echo "results: $OUT/decoding-$model.jsonl ($(wc -l < "$OUT/decoding-$model.jsonl") of ${#pids[@]} parts)"
+    exit $failed
+    ;;
+  *)
+    sed -n '2,16p' "$0"
+    exit 2
+    ;;
+esac
