@@ -1,4 +1,5 @@
 // CPU reference kernels for sum/max/min over a set of dims and argmax along one dim.
+#include <cmath>
 #include <limits>
 
 #include "engine/strided_loop.h"
@@ -28,6 +29,12 @@ struct ReductionSplit {
 template <typename T>
 using acc_t = std::conditional_t<std::is_floating_point_v<compute_t<T>>, double, int64_t>;
 
+template <typename A>
+bool is_nan(A v) {
+  if constexpr (std::is_floating_point_v<A>) return std::isnan(v);
+  else return false;
+}
+
 void cpu_reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>& dims, const Tensor& out) {
   const ReductionSplit split(x, dims);
   // out's kept dims in the same order as split.kept_*.
@@ -56,9 +63,10 @@ void cpu_reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>& dims, 
           const T* p = base + reduced_plan.row_offsets(row)[0];
           for (int64_t k = 0; k < reduced_len; ++k) {
             const A v = static_cast<A>(convert<compute_t<T>>(p[k * reduced_inner]));
+            // NaN propagates: once taken, no comparison displaces it.
             if (op == ReduceOp::sum) acc += v;
-            else if (op == ReduceOp::max) acc = v > acc || v != v ? v : acc;
-            else acc = v < acc || v != v ? v : acc;
+            else if (op == ReduceOp::max) acc = v > acc || is_nan(v) ? v : acc;
+            else acc = v < acc || is_nan(v) ? v : acc;
           }
         }
         o[off[0] + j * st[0]] = convert<T>(static_cast<compute_t<T>>(acc));
