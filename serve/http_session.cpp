@@ -158,6 +158,13 @@ void HttpSession::route() {
     if (!get) return wrong_method("metrics", "GET");
     return reply(http::status::ok, state_.metrics.render(), "text/plain; version=0.0.4; charset=utf-8", "metrics");
   }
+  // Everything below needs the model, which is loaded after the port opens.
+  const bool model_path = path == "/v1/model" || path == "/v1/decode" || path == "/v1/stream";
+  if (model_path && !state_.ready) {
+    state_.count_rejection(Rejection::not_ready);
+    return send_error({Rejection::not_ready, "the model is still loading; poll /ready"}, "other", false,
+                      req.version());
+  }
   if (path == "/v1/model") {
     if (!get) return wrong_method("model", "GET");
     const ModelInfo& m = state_.model;

@@ -219,3 +219,21 @@ TEST_CASE("SIGTERM drains: admitted requests finish, streams get a close frame, 
   CHECK(log.find("\"event\":\"stopped\"") != std::string::npos);
   CHECK_THROWS_AS(HttpClient("127.0.0.1", server.port(), 1s).get("/health"), Error);  // no longer accepting
 }
+
+TEST_CASE("while the model loads: /health 200, /ready 503, decode and streams refused with not_ready") {
+  ServerProcess server({"--init", "cortex-xs"});  // the warm-up keeps it loading for a while
+  HttpClient client("127.0.0.1", server.port(), 30s);
+  CHECK(client.get("/health").status == 200);
+  const HttpReply ready = client.get("/ready");
+  const HttpReply decode = client.post("/v1/decode", R"({"units":[1],"times_ms":[10]})");
+  if (ready.status == 503) {
+    CHECK(json::parse(ready.body)["status"] == "loading");
+    // Answered either before the model came up (503) or just after (200), never dropped.
+    CHECK((decode.status == 503 || decode.status == 200));
+    if (decode.status == 503) CHECK(json::parse(decode.body)["error"] == "not_ready");
+  } else {
+    CHECK(ready.status == 200);
+  }
+  REQUIRE(server.wait_ready(60s));
+  CHECK(client.post("/v1/decode", R"({"units":[1],"times_ms":[10]})").status == 200);
+}

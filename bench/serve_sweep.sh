@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Serving benchmark on one host over loopback: the EDF scheduler against naive sequential
+# inference (--max-batch 1 --no-batching) at the same offered load, latency against offered
+# load up to saturation, and WebSocket streams. Prints markdown tables (bench/results/serving.md).
+#
+#   bash bench/serve_sweep.sh [build dir] [model flag...]
+#   e.g. bash bench/serve_sweep.sh build --init cortex-xs
+#        CORTEX_DEVICE=cuda:0 RATES="50 100 200 400 800" bash bench/serve_sweep.sh build-gpu --init cortex-xs
+# Settings (environment): RATES (open-loop arrivals/s for the sweep), SAME_LOAD_RATES (for the
+# naive comparison), DURATION (s per point), EVENTS (mean events per window), DEADLINE_MS,
+# SLO_MS (goodput threshold), MAX_BATCH, STREAMS (counts of streams to try).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build}
+shift || true
+model=("$@")
+[ ${#model[@]} -eq 0 ] && model=(--init cortex-xs)
+bin="$build/bin"
+out=$(mktemp -d)
+RATES=${RATES:-"1 2 4 6 8 10 12"}
+SAME_LOAD_RATES=${SAME_LOAD_RATES:-"2 4 6"}
+DURATION=${DURATION:-20}
+EVENTS=${EVENTS:-256}
+DEADLINE_MS=${DEADLINE_MS:-5000}
+SLO_MS=${SLO_MS:-1000}
+MAX_BATCH=${MAX_BATCH:-32}
+STREAMS=${STREAMS:-"1 2"}
+
+server_pid=""
+start_server() {  # start_server NAME extra-flags...
+  local name=$1
+  shift
+  setsid bash -c 'echo $$ > "$0"; exec "$@"' "$out/$name.pid" "$bin/cortex-serve" "${model[@]}" --port 0 \
+    --deadline-ms "$DEADLINE_MS" --queue-capacity 1024 "$@" > "$out/$name.out" 2> "$out/$name.log" < /dev/null &
+  for _ in $(seq 300); do grep -q '"event":"ready"' "$out/$name.log" 2>/dev/null && break; sleep 0.2; done
+  server_pid=$(cat "$out/$name.pid")
+  port=$(grep -o '[0-9]*$' "$out/$name.out")
+}
+stop_server() { kill -TERM "$server_pid"; while kill -0 "$server_pid" 2>/dev/null; do sleep 0.1; done; }
+load() {  # load LABEL loadgen-flags...
+  local label=$1
+  shift
+  "$bin/cortex-loadgen" --port "$port" --duration "$DURATION" --warmup 3 --events "$EVENTS" --slo-ms "$SLO_MS" \
+    --label "$label" --json "$@" 2>/dev/null | tail -1 >> "$out/results.jsonl"
+  echo "  $label $* load=$(cut -d' ' -f1 /proc/loadavg)" >&2
+}
+
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); load before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+start_server naive --max-batch 1 --no-batching
+load "naive capacity" --mode closed --concurrency 16
+for r in $SAME_LOAD_RATES; do load naive --mode open --rate "$r"; done
+stop_server
+start_server edf --max-batch "$MAX_BATCH"
+load "edf capacity" --mode closed --concurrency 64
+for r in $RATES; do load edf --mode open --rate "$r"; done
+for s in $STREAMS; do load "edf streams" --mode stream --streams "$s" --encoding binary; done
+curl -s "http://127.0.0.1:$port/metrics" > "$out/edf.metrics" || true
+stop_server
+
+python3 - "$out/results.jsonl" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+def err(r): return ", ".join(f"{k}: {v}" for k, v in sorted(r["errors"].items())) or "-"
+print("| server | mode | offered/s | throughput/s | goodput/s | p50 ms | p95 ms | p99 ms | p99.9 ms | errors |")
+print("|---|---|---|---|---|---|---|---|---|---|")
+for r in rows:
+    mode = {"open": f"open, {r.get('rate', 0):g}/s", "closed": f"closed, {r.get('concurrency', 0)} in flight",
+            "stream": f"{r.get('streams', 0)} streams"}[r["mode"]]
+    print(f"| {r['label']} | {mode} | {r['offered_per_s']:.1f} | {r['throughput_per_s']:.2f} | {r['goodput_per_s']:.2f} | "
+          f"{r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['p99_ms']:.1f} | {r['p999_ms']:.1f} | {err(r)} |")
+PY
+echo "batch sizes of the EDF server:" && grep -E "^cortex_batch_size_(sum|count)|^cortex_cache_hit_rate" "$out/edf.metrics" || true
+echo "raw results: $out/results.jsonl" >&2
