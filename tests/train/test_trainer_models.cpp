@@ -46,11 +46,12 @@ TrainerConfig config_of(const std::string& model_yaml) {
 }
 
 std::unique_ptr<DecodingTask> task_of(const std::string& model_yaml, const FoldData& fold, Protocol protocol,
-                                      uint64_t seed = 0, double spike_dropout = 0.0) {
+                                      uint64_t seed = 0, double spike_dropout = 0.0, DType dtype = DType::f32) {
   const nn::ModelConfig m = resolve_model_config(config_of(model_yaml), synthetic_data(), protocol);
   TaskSettings s;
   s.seed = seed;
   s.spike_dropout = spike_dropout;
+  s.dtype = dtype;
   return make_task(m, fold, protocol, s);
 }
 
@@ -120,6 +121,36 @@ TEST_CASE("cortex task: resume after pre-training or mid fine-tuning repeats the
     CHECK(header.metadata.at("protocol") == protocol_name(protocol));
     fs::remove_all(a_dir);
   }
+}
+
+TEST_CASE("cortex task: bf16 weights with f32 masters resume exactly") {
+  const fs::path a_dir = fs::temp_directory_path() / "cortex_test_bf16_resume_a";
+  const fs::path b_dir = fs::temp_directory_path() / "cortex_test_bf16_resume_b";
+  fs::remove_all(a_dir);
+  fs::remove_all(b_dir);
+  const FoldData fold = make_fold(synthetic_data(), 2);
+  auto a = task_of(kTinyCortex, fold, Protocol::noncausal, 5, 0.1, DType::bf16);
+  CHECK(a->model().parameters().front().dtype() == DType::bf16);
+  TrainerOptions oa = options(a_dir.string(), 2, 6);
+  oa.checkpoint_every = 5;
+  const TrainResult full = Trainer(*a, oa).run();
+  // The optimiser file keeps the f32 master of every bf16 weight.
+  const auto header = nn::read_safetensors_header(checkpoint_paths(a_dir.string(), 5).trainer);
+  int64_t masters = 0;
+  for (const auto& e : header.entries)
+    if (e.name.size() > 7 && e.name.compare(e.name.size() - 7, 7, ".master") == 0) {
+      ++masters;
+      CHECK(e.dtype == DType::f32);
+    }
+  CHECK(masters > 0);
+  auto b = task_of(kTinyCortex, fold, Protocol::noncausal, 8, 0.1, DType::bf16);
+  TrainerOptions ob = options(b_dir.string(), 2, 6);
+  ob.resume = checkpoint_paths(a_dir.string(), 5).model;
+  const TrainResult rest = Trainer(*b, ob).run();
+  REQUIRE(rest.steps.size() == 3);
+  for (size_t i = 0; i < 3; ++i) CHECK(rest.steps[i].loss == full.steps[5 + i].loss);
+  fs::remove_all(a_dir);
+  fs::remove_all(b_dir);
 }
 
 TEST_CASE("causal protocol: changing spikes after bin t leaves every prediction up to t unchanged") {
