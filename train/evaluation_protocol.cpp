@@ -119,10 +119,16 @@ ProtocolResult run_protocol(const TrainerConfig& config, const DecodingData& dat
       const size_t before = static_cast<size_t>(pooled.rows());
       task->score_into(pooled);
       if (options.log) {
-        std::fprintf(options.log, "%s %s seed %llu fold %lld: %zu steps, last loss %.4f, %.1f s, %lld test bins\n",
-                     result.model.c_str(), protocol_name(options.protocol), static_cast<unsigned long long>(seed),
-                     static_cast<long long>(fold), tr.steps.size(), tr.steps.empty() ? 0.0 : tr.steps.back().loss,
-                     tr.seconds, static_cast<long long>(pooled.rows() - static_cast<int64_t>(before)));
+        char what[96];
+        if (task->closed_form())
+          std::snprintf(what, sizeof what, "fitted in closed form");
+        else
+          std::snprintf(what, sizeof what, "%zu steps, last loss %.4f", tr.steps.size(),
+                        tr.steps.empty() ? 0.0 : tr.steps.back().loss);
+        std::fprintf(options.log, "%s %s seed %llu fold %lld: %s, %.1f s, %lld test bins\n", result.model.c_str(),
+                     protocol_name(options.protocol), static_cast<unsigned long long>(seed),
+                     static_cast<long long>(fold), what, seconds_since(t_fit),
+                     static_cast<long long>(pooled.rows() - static_cast<int64_t>(before)));
         std::fflush(options.log);
       }
     }

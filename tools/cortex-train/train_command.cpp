@@ -5,6 +5,7 @@
 #include "engine/error.h"
 #include "tools/cortex-train/commands.h"
 #include "tools/cortex-train/config_args.h"
+#include "train/checkpoint_io.h"
 #include "train/trainer.h"
 #include "train/trainer_factory.h"
 #include "train/trainer_progress.h"
@@ -39,6 +40,19 @@ int train_command(const Args& args) {
                static_cast<long long>(task->model().num_parameters()), settings.device.str().c_str(),
                dtype_name(settings.dtype), train::protocol_name(protocol),
                static_cast<long long>(config.get_int("train.fold")), options.run_dir.c_str());
+  if (task->closed_form()) {
+    // The Wiener filter: one closed-form fit instead of gradient steps.
+    task->fit();
+    task->model().eval();
+    const nlohmann::json scores = task->evaluate(train::Phase::finetune);
+    const std::string path = (fs::path(options.run_dir) / "model.safetensors").string();
+    nn::Metadata meta = task->checkpoint_metadata();
+    meta[train::kMetaFormat] = train::kCheckpointFormat;
+    nn::save_safetensors(path, task->model().state_dict(), meta);
+    if (!scores.empty()) std::printf("evaluation: %s\n", scores.dump().c_str());
+    std::printf("fitted in closed form\nmodel: %s\n", path.c_str());
+    return 0;
+  }
   train::Trainer trainer(*task, options);
   if (trainer.step() > 0) std::fprintf(stderr, "resumed at step %lld\n", static_cast<long long>(trainer.step()));
   const train::TrainResult result = trainer.run();
