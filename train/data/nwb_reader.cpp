@@ -122,7 +122,6 @@ BehaviorSeries read_series(hid_t file, const std::string& path, const std::strin
   if (conversion != 1.0 || offset != 0.0) {
     for (double& v : s.data) v = v * conversion + offset;
   }
-  s.unit = h5::read_string_attribute(file, data_path, "unit").value_or("");
 
   if (h5::exists(file, path + "/timestamps")) {
     s.timestamps = read_vector(file, path + "/timestamps", "one timestamp per row of data");

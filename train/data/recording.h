@@ -22,7 +22,9 @@ struct Trial {
 // A behaviour TimeSeries as stored: one row of `channels` values per timestamp.
 struct BehaviorSeries {
   std::string name;               // path below /processing/behavior, e.g. "hand_vel"
-  std::string unit;               // the data's `unit` attribute ("" when absent)
+  // Written as the data's `unit` attribute; read_nwb leaves it empty because reading
+  // variable-length strings from a damaged file can hang libhdf5 1.10 (found by fuzzing).
+  std::string unit;
   int64_t channels = 0;           // columns of `data` (1 for a 1-D series)
   std::vector<double> timestamps; // seconds, ascending
   std::vector<double> data;       // [timestamps.size(), channels] row-major, conversion applied

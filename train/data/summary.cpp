@@ -63,13 +63,13 @@ FileSummary summarize_nwb(const std::string& file) {
 FileFormat detect_format(const std::string& file) {
   auto guard = h5::lock();
   h5::Handle f = h5::open_file(file, false);
-  const auto type = h5::read_string_attribute(f.get(), "/", "neurodata_type");
-  if ((type && *type == "NWBFile") || h5::is_group(f.get(), "/units")) return FileFormat::nwb;
+  // Only the tag's presence is checked: its variable-length string is not read (see recording.h).
+  if (h5::has_attribute(f.get(), "/", "neurodata_type") || h5::is_group(f.get(), "/units")) return FileFormat::nwb;
   for (const auto& name : h5::children(f.get(), "/")) {
     if (ends_with(name, "_spikes_heldin") && h5::is_dataset(f.get(), "/" + name)) return FileFormat::tensor_export;
   }
   throw Error("inspect " + file +
-              ": neither an NWB file (no NWBFile root tag, no /units) nor an NLB tensor export (no /*_spikes_heldin "
+              ": neither an NWB file (no neurodata_type root attribute, no /units) nor an NLB tensor export (no /*_spikes_heldin "
               "dataset)");
 }
 

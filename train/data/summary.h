@@ -18,7 +18,7 @@ struct FileSummary {
   double t_stop = 0;
 };
 
-// NWB when the root is tagged NWBFile or has /units; a tensor export when a root dataset ends
+// NWB when the root has a neurodata_type attribute or /units; a tensor export when a root dataset ends
 // in _spikes_heldin; otherwise a cortex::Error saying which of the two was expected.
 FileFormat detect_format(const std::string& file);
 FileSummary summarize_file(const std::string& file);

@@ -48,7 +48,10 @@ std::vector<Window> sliding_windows(const Recording& rec, const SlidingWindows& 
 SampleSet extract_samples(const Recording& rec, const std::vector<Window>& windows, int64_t bins,
                           const SampleOptions& options = {});
 
-// The two common cases. The window length must be a whole number of bins.
+// The two common cases. The window length must be a whole number of bins. Both materialise
+// every window: overlapping sliding windows cost length/stride times the session's binned size
+// (the default 480 s synthetic session: ~440 MB of held-in counts), so for long sessions call
+// sliding_windows() once and extract_samples() on slices of it, batch by batch.
 SampleSet trial_aligned_samples(const Recording& rec, const TrialAlignment& align = {},
                                 const SampleOptions& options = {});
 SampleSet sliding_window_samples(const Recording& rec, const SlidingWindows& sliding = {},
