@@ -1,46 +1,54 @@
 // CUDA binary_kernel: arithmetic, comparisons (bool output) and the activation derivatives
 // of the backward pass, with the formulas of ops/scalar_math.h, every dtype.
 #include "cuda/kernels/elementwise_launch.cuh"
+#include "cuda/kernels/fast_float.cuh"
 #include "ops/kernels.h"
 #include "ops/scalar_math.h"
 
 namespace cortex::cuda {
 namespace {
 
-// Out is T for arithmetic and bool for comparisons.
-template <typename T, typename Out>
+// Out is bool for comparisons (kCompare) and T otherwise. Arithmetic on 16-bit floats runs
+// in FastFloat; comparisons in the CPU kernel's type.
+template <typename T, typename Out, bool kCompare>
 struct BinaryElementwise {
   static constexpr size_t N = 3;
   static constexpr int kVec = vec_for<T, Out>();
-  using C = math_t<T>;
+  using C = std::conditional_t<kCompare, math_t<T>, elementwise_math_t<T>>;
+  template <int VEC>
+  struct Inputs {
+    Vec<T, VEC> a, b;
+  };
   Out* out;
   const T* a;
   const T* b;
   BinaryOp op;
 
   __device__ __forceinline__ Out compute(T x, T y) const {
-    if constexpr (std::is_same_v<Out, bool>) {
-      return scalar::compare<C>(op, convert<C>(x), convert<C>(y));
+    if constexpr (kCompare) {
+      return scalar::compare<C>(op, dconvert<C>(x), dconvert<C>(y));
     } else {
-      return convert<T>(scalar::binary<C>(op, convert<C>(x), convert<C>(y)));
+      return from_math<T>(scalar::binary<C>(op, to_math<C>(x), to_math<C>(y)));
     }
   }
 
   template <int VEC, typename Index>
-  __device__ __forceinline__ void apply(const Index (&row)[N], Index col, unsigned broadcast) const {
+  __device__ __forceinline__ Inputs<VEC> load(const Index (&row)[N], Index col, unsigned broadcast) const {
     const bool ba = broadcast & 2u, bb = broadcast & 4u;
-    const auto va = load_vec<VEC>(a + row[1] + (ba ? 0 : col), ba);
-    const auto vb = load_vec<VEC>(b + row[2] + (bb ? 0 : col), bb);
+    return {load_vec<VEC>(a + row[1] + (ba ? 0 : col), ba), load_vec<VEC>(b + row[2] + (bb ? 0 : col), bb)};
+  }
+  template <int VEC, typename Index>
+  __device__ __forceinline__ void store(const Index (&row)[N], Index col, const Inputs<VEC>& in) const {
     Vec<Out, VEC> r;
 #pragma unroll
-    for (int i = 0; i < VEC; ++i) r.v[i] = compute(va.v[i], vb.v[i]);
+    for (int i = 0; i < VEC; ++i) r.v[i] = compute(in.a.v[i], in.b.v[i]);
     store_vec<VEC>(out + row[0] + col, r);
   }
 };
 
-template <typename T, typename Out>
+template <typename T, typename Out, bool kCompare>
 void launch_binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) {
-  const BinaryElementwise<T, Out> f{static_cast<Out*>(out.data_ptr()), static_cast<const T*>(a.data_ptr()),
+  const BinaryElementwise<T, Out, kCompare> f{static_cast<Out*>(out.data_ptr()), static_cast<const T*>(a.data_ptr()),
                                     static_cast<const T*>(b.data_ptr()), op};
   launch_elementwise(f, {&out, &a, &b}, "binary");
 }
@@ -50,9 +58,9 @@ void cuda_binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& ou
   visit_dtype(a.dtype(), "binary", [&](auto tag) {
     using T = typename decltype(tag)::type;
     if (scalar::is_comparison(op)) {
-      launch_binary<T, bool>(op, a, b, out);
+      launch_binary<T, bool, true>(op, a, b, out);
     } else {
-      launch_binary<T, T>(op, a, b, out);
+      launch_binary<T, T, false>(op, a, b, out);
     }
   });
 }

@@ -23,11 +23,13 @@ __device__ __forceinline__ Pair<A> shfl_xor(Pair<A> v, int offset) {
   return {__shfl_xor_sync(kFullMask, v.a, offset), __shfl_xor_sync(kFullMask, v.b, offset)};
 }
 
-// Butterfly over the 32 lanes of a warp; every lane ends with the result.
+// Butterfly over aligned groups of `width` lanes (a power of two up to 32); every lane of a
+// group ends with the group's result.
 template <typename T, typename Combine>
-__device__ __forceinline__ T warp_reduce(T v, Combine combine) {
+__device__ __forceinline__ T warp_reduce(T v, Combine combine, int width = 32) {
 #pragma unroll
-  for (int offset = 16; offset > 0; offset >>= 1) v = combine(v, shfl_xor(v, offset));
+  for (int offset = 16; offset > 0; offset >>= 1)
+    if (offset < width) v = combine(v, shfl_xor(v, offset));
   return v;
 }
 
@@ -46,11 +48,11 @@ __device__ __forceinline__ T block_reduce(T v, Combine combine, T* scratch) {
   return v;
 }
 
-// Reduces over groups of `group` consecutive threads: one warp (group 32) or the whole
-// block (group == blockDim.x).
+// Reduces over groups of `group` consecutive threads: part of a warp or one warp (group a
+// power of two up to 32), or the whole block (group == blockDim.x).
 template <typename T, typename Combine>
 __device__ __forceinline__ T group_reduce(T v, Combine combine, int group, T* scratch) {
-  return group <= 32 ? warp_reduce(v, combine) : block_reduce(v, combine, scratch);
+  return group <= 32 ? warp_reduce(v, combine, group) : block_reduce(v, combine, scratch);
 }
 
 struct SumOp {

@@ -1,13 +1,17 @@
 #pragma once
-// One launcher for every element-wise kernel (unary, binary, where). An element-wise
-// functor F has N operands (the output first) and one device method
+// One launcher for every element-wise kernel (unary, binary, where, gather). An
+// element-wise functor F has N operands (the output first), a vector width kVec for
+// 16-byte accesses of its widest operand, and two device methods:
 //
-//   template <int VEC, typename Index>
-//   void apply(const Index (&row)[N], Index col, unsigned broadcast) const;
+//   template <int VEC, typename Index> Inputs<VEC> load(const Index (&row)[N], Index col, unsigned broadcast) const;
+//   template <int VEC, typename Index> void store(const Index (&row)[N], Index col, const Inputs<VEC>&) const;
 //
-// that handles VEC consecutive elements starting at column `col` of a row whose operand k
-// starts at element row[k]; bit k of `broadcast` marks an operand with a zero inner stride
-// (read its row[k] element for every column). The launcher picks one of three paths:
+// for VEC consecutive elements starting at column `col` of a row whose operand k starts at
+// element row[k]; bit k of `broadcast` marks an operand with a zero inner stride (read its
+// row[k] element for every column). store computes and writes. Kernels load several
+// vectors before storing any, so that enough bytes are in flight to saturate memory.
+//
+// The launcher picks one of three paths:
 //   flat:    every operand contiguous or a broadcast scalar; 16-byte vectors when aligned
 //   rows:    inner dim contiguous (or broadcast) for every operand, outer dims strided
 //            (a bias added to a matrix); 16-byte vectors when rows stay aligned
@@ -21,16 +25,31 @@
 namespace cortex::cuda {
 
 constexpr int kElementwiseThreads = 256;
+constexpr int kElementwiseUnroll = 4;  // vectors per thread per iteration
 
 template <int VEC, typename F>
 __global__ void __launch_bounds__(kElementwiseThreads) elementwise_flat_kernel(F f, int64_t n, unsigned broadcast) {
+  constexpr int U = kElementwiseUnroll;
   const int64_t row[F::N] = {};
-  const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x * VEC;
-  for (int64_t i = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) * VEC; i < n; i += step) {
-    if (i + VEC <= n) {
-      f.template apply<VEC>(row, i, broadcast);
+  const int64_t stride = static_cast<int64_t>(blockDim.x) * VEC;  // between a thread's vectors
+  const int64_t step = static_cast<int64_t>(gridDim.x) * stride * U;
+  for (int64_t base = static_cast<int64_t>(blockIdx.x) * stride * U + static_cast<int64_t>(threadIdx.x) * VEC;
+       base < n; base += step) {
+    if (base + (U - 1) * stride + VEC <= n) {
+      typename F::template Inputs<VEC> in[U];
+#pragma unroll
+      for (int u = 0; u < U; ++u) in[u] = f.template load<VEC>(row, base + u * stride, broadcast);
+#pragma unroll
+      for (int u = 0; u < U; ++u) f.template store<VEC>(row, base + u * stride, in[u]);
     } else {
-      for (int64_t j = i; j < n; ++j) f.template apply<1>(row, j, broadcast);
+      for (int u = 0; u < U; ++u) {
+        const int64_t i = base + u * stride;
+        if (i + VEC <= n) {
+          f.template store<VEC>(row, i, f.template load<VEC>(row, i, broadcast));
+        } else {
+          for (int64_t j = i; j < n; ++j) f.template store<1>(row, j, f.template load<1>(row, j, broadcast));
+        }
+      }
     }
   }
 }
@@ -38,34 +57,60 @@ __global__ void __launch_bounds__(kElementwiseThreads) elementwise_flat_kernel(F
 template <int VEC, typename F>
 __global__ void __launch_bounds__(kElementwiseThreads)
     elementwise_rows_kernel(F f, StridedIndexer<F::N> outer, int32_t vecs_per_row, int64_t total, unsigned broadcast) {
-  const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t t = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; t < total; t += step) {
-    const int32_t tt = static_cast<int32_t>(t);
-    const int32_t r = tt / vecs_per_row;
-    int32_t row[F::N];
-    outer.offsets(r, row);
-    f.template apply<VEC>(row, (tt - r * vecs_per_row) * VEC, broadcast);
+  constexpr int U = kElementwiseUnroll;
+  const int64_t stride = static_cast<int64_t>(blockDim.x);
+  const int64_t step = static_cast<int64_t>(gridDim.x) * stride * U;
+  for (int64_t base = static_cast<int64_t>(blockIdx.x) * stride * U + threadIdx.x; base < total; base += step) {
+    int32_t row[U][F::N], col[U];
+    typename F::template Inputs<VEC> in[U];
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int64_t t = base + u * stride;
+      if (t < total) {
+        const int32_t tt = static_cast<int32_t>(t);
+        const int32_t r = tt / vecs_per_row;
+        outer.offsets(r, row[u]);
+        col[u] = (tt - r * vecs_per_row) * VEC;
+        in[u] = f.template load<VEC>(row[u], col[u], broadcast);
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < U; ++u)
+      if (base + u * stride < total) f.template store<VEC>(row[u], col[u], in[u]);
   }
 }
 
 template <typename Index, typename F>
 __global__ void __launch_bounds__(kElementwiseThreads) elementwise_strided_kernel(F f, StridedIndexer<F::N> ix, int64_t n) {
-  const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t t = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; t < n; t += step) {
-    Index off[F::N];
-    ix.offsets(static_cast<Index>(t), off);
-    f.template apply<1>(off, Index(0), 0u);
+  constexpr int U = kElementwiseUnroll;
+  const int64_t stride = static_cast<int64_t>(blockDim.x);
+  const int64_t step = static_cast<int64_t>(gridDim.x) * stride * U;
+  for (int64_t base = static_cast<int64_t>(blockIdx.x) * stride * U + threadIdx.x; base < n; base += step) {
+    Index off[U][F::N];
+    typename F::template Inputs<1> in[U];
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int64_t t = base + u * stride;
+      if (t < n) {
+        ix.offsets(static_cast<Index>(t), off[u]);
+        in[u] = f.template load<1>(off[u], Index(0), 0u);
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < U; ++u)
+      if (base + u * stride < n) f.template store<1>(off[u], Index(0), in[u]);
   }
 }
 
 // Runs f over the shape of operands[0] (the output); operands are the tensors in F's order.
-// F::kVec is the vector width for 16-byte accesses of its widest operand; allow_vec = false
-// keeps to one element at a time (when F reads at offsets the operands' strides don't show).
+// allow_vec = false keeps to one element at a time (when F reads at offsets the operands'
+// strides don't show).
 template <typename F>
 void launch_elementwise(const F& f, const std::array<const Tensor*, F::N>& operands, const char* name,
                         bool allow_vec = true) {
   constexpr size_t N = F::N;
   constexpr int VEC = F::kVec;
+  constexpr int U = kElementwiseUnroll;
   const Tensor& out = *operands[0];
   if (out.numel() == 0) return;
   std::array<const Shape*, N> strides;
@@ -98,25 +143,26 @@ void launch_elementwise(const F& f, const std::array<const Tensor*, F::N>& opera
   if (inner_unit && ndim <= 1) {
     const int64_t n = plan.row_length();
     if (VEC > 1 && rows_aligned(false)) {
-      elementwise_flat_kernel<VEC><<<grid_for(n, int64_t{kElementwiseThreads} * VEC, kElementwiseThreads),
+      elementwise_flat_kernel<VEC><<<grid_for(n, int64_t{kElementwiseThreads} * VEC * U, kElementwiseThreads),
                                      kElementwiseThreads, 0, stream>>>(f, n, broadcast);
     } else {
-      elementwise_flat_kernel<1><<<grid_for(n, kElementwiseThreads, kElementwiseThreads), kElementwiseThreads, 0,
-                                   stream>>>(f, n, broadcast);
+      elementwise_flat_kernel<1><<<grid_for(n, int64_t{kElementwiseThreads} * U, kElementwiseThreads),
+                                   kElementwiseThreads, 0, stream>>>(f, n, broadcast);
     }
     CORTEX_CUDA_CHECK_LAUNCH(name);
     return;
   }
 
   const int64_t cols = plan.row_length();
-  if (VEC > 1 && allow_vec && inner_unit && cols % VEC == 0 && fits_int32(plan) && rows_aligned(true)) {
+  if (VEC > 1 && inner_unit && cols % VEC == 0 && fits_int32(plan) && rows_aligned(true)) {
     StridedPlan<N> outer = plan;
     outer.shape.pop_back();
     for (auto& s : outer.strides) s.pop_back();
     for_each_indexer<N>(outer, [&](const StridedIndexer<N>& ix, int64_t rows) {
       const int64_t total = rows * (cols / VEC);
-      elementwise_rows_kernel<VEC><<<grid_for(total, kElementwiseThreads, kElementwiseThreads), kElementwiseThreads,
-                                     0, stream>>>(f, ix, static_cast<int32_t>(cols / VEC), total, broadcast);
+      elementwise_rows_kernel<VEC><<<grid_for(total, int64_t{kElementwiseThreads} * U, kElementwiseThreads),
+                                     kElementwiseThreads, 0, stream>>>(f, ix, static_cast<int32_t>(cols / VEC), total,
+                                                                       broadcast);
       CORTEX_CUDA_CHECK_LAUNCH(name);
     });
     return;
@@ -124,7 +170,7 @@ void launch_elementwise(const F& f, const std::array<const Tensor*, F::N>& opera
 
   const bool small = fits_int32(plan);
   for_each_indexer<N>(plan, [&](const StridedIndexer<N>& ix, int64_t n) {
-    const unsigned grid = grid_for(n, kElementwiseThreads, kElementwiseThreads);
+    const unsigned grid = grid_for(n, int64_t{kElementwiseThreads} * U, kElementwiseThreads);
     if (small) {
       elementwise_strided_kernel<int32_t><<<grid, kElementwiseThreads, 0, stream>>>(f, ix, n);
     } else {

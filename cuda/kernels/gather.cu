@@ -20,20 +20,29 @@ struct GatherElementwise {
   const T* x;
   int64_t x_step;
 
-  template <int VEC, typename Index>
-  __device__ __forceinline__ void apply(const Index (&row)[N], Index col, unsigned broadcast) const {
-    const bool bi = broadcast & 2u, bx = broadcast & 4u;
+  template <int VEC>
+  struct Inputs {
     Vec<T, VEC> r;
+  };
+
+  template <int VEC, typename Index>
+  __device__ __forceinline__ Inputs<VEC> load(const Index (&row)[N], Index col, unsigned broadcast) const {
+    const bool bi = broadcast & 2u, bx = broadcast & 4u;
+    Inputs<VEC> in;
     if (bi && !bx) {  // one index for the whole vector (index_select along an outer dim)
-      r = load_vec<VEC>(x + row[2] + col + static_cast<int64_t>(idx[row[1]]) * x_step, false);
+      in.r = load_vec<VEC>(x + row[2] + col + static_cast<int64_t>(idx[row[1]]) * x_step, false);
     } else {
 #pragma unroll
       for (int j = 0; j < VEC; ++j) {
         const int64_t i = idx[row[1] + (bi ? 0 : col + j)];
-        r.v[j] = x[row[2] + (bx ? 0 : col + j) + i * x_step];
+        in.r.v[j] = x[row[2] + (bx ? 0 : col + j) + i * x_step];
       }
     }
-    store_vec<VEC>(out + row[0] + col, r);
+    return in;
+  }
+  template <int VEC, typename Index>
+  __device__ __forceinline__ void store(const Index (&row)[N], Index col, const Inputs<VEC>& in) const {
+    store_vec<VEC>(out + row[0] + col, in.r);
   }
 };
 

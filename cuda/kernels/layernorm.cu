@@ -3,8 +3,9 @@
 //   over the values held in registers, as the CPU kernel does in f64)
 //   xhat = (x - mean) * rstd, gh = gy * w:
 //   gx = rstd * (gh - mean(gh) - xhat * mean(gh * xhat)); gw = sum_rows(gy * xhat); gb = sum_rows(gy)
-// Statistics in f32 (f64 for f64); weight and bias gradients via per-group partial rows
-// summed in order by a second kernel (deterministic, no atomics).
+// Statistics in f32 (f64 for f64); weight and bias gradients via one partial row per block
+// (its row groups combining in a fixed order) summed in order by a second kernel
+// (deterministic, no atomics).
 #include "cuda/kernels/row_tiles.cuh"
 #include "engine/factory.h"
 #include "ops/kernels.h"
@@ -12,20 +13,20 @@
 namespace cortex::cuda {
 namespace {
 
+// gy * w rounded on its own (never fused into a following add), so that both passes of the
+// backward see the same value and mean(gh) cancels gh exactly where it should.
+__device__ __forceinline__ float mul_rn(float a, float b) { return __fmul_rn(a, b); }
+__device__ __forceinline__ double mul_rn(double a, double b) { return __dmul_rn(a, b); }
+
 template <typename T, int VEC>
 __global__ void __launch_bounds__(kMaxRowGroup) layernorm_rows_kernel(const T* x, const T* w, const T* b, T* y, float* mean, float* rstd,
                                       RowLayout l, double eps) {
   using A = stat_t<T>;
-  using Tile = RowTile<T, VEC>;
+  using Tile = RowTile<T, VEC, row_tile_vectors<VEC>()>;
   constexpr int K = Tile::K;
   __shared__ A scratch[32];
   const int lane = threadIdx.x % l.group;
   const int per_block = l.rows_per_block();
-  Tile tw, tb;
-  if (l.tiles == 1) {
-    tw.load(w, l, 0, lane);
-    tb.load(b, l, 0, lane);
-  }
   for (int64_t base = static_cast<int64_t>(blockIdx.x) * per_block; base < l.rows;
        base += static_cast<int64_t>(gridDim.x) * per_block) {
     const int64_t row = base + threadIdx.x / l.group;
@@ -64,42 +65,39 @@ __global__ void __launch_bounds__(kMaxRowGroup) layernorm_rows_kernel(const T* x
       rstd[row] = static_cast<float>(r);
     }
     T* yr = y + row * l.cols;
+    Tile tw, tb;  // re-read per row (from L1): holding them across rows costs registers and occupancy
     for (int tile = 0; tile < l.tiles; ++tile) {
-      if (l.tiles > 1) {
-        tx.load(xr, l, tile, lane);
-        tw.load(w, l, tile, lane);
-        tb.load(b, l, tile, lane);
-      }
+      if (l.tiles > 1) tx.load(xr, l, tile, lane);
+      tw.load(w, l, tile, lane);
+      tb.load(b, l, tile, lane);
 #pragma unroll
       for (int i = 0; i < K; ++i) {
         if (!Tile::valid(l, tile, i, lane)) continue;
         Vec<T, VEC> o;
 #pragma unroll
         for (int j = 0; j < VEC; ++j)
-          o.v[j] = convert<T>((tx.template get<A>(i, j) - mu) * r * tw.template get<A>(i, j) + tb.template get<A>(i, j));
+          o.v[j] = dconvert<T>((tx.template get<A>(i, j) - mu) * r * tw.template get<A>(i, j) + tb.template get<A>(i, j));
         store_vec<VEC>(yr + Tile::vec_index(l, tile, i, lane) * VEC, o);
       }
     }
   }
 }
 
-// partial[g][c] and partial[groups + g][c] get group g's sums of gy * xhat and of gy.
+// partial[b][c] and partial[blocks + b][c] get block b's sums of gy * xhat and of gy.
 template <typename T, int VEC>
 __global__ void __launch_bounds__(kMaxRowGroup) layernorm_grad_rows_kernel(const T* x, const T* w, const float* mean, const float* rstd, const T* gy,
-                                           T* gx, stat_t<T>* partial, int64_t groups, RowLayout l) {
+                                           T* gx, stat_t<T>* partial, int64_t blocks, RowLayout l) {
   using A = stat_t<T>;
-  using Tile = RowTile<T, VEC>;
+  using Tile = RowTile<T, VEC, row_tile_vectors_backward<VEC>()>;
   constexpr int K = Tile::K;
   __shared__ Pair<A> scratch[32];
+  __shared__ A combine_w[kMaxWarpRowCols], combine_b[kMaxWarpRowCols];
   const int lane = threadIdx.x % l.group;
   const int per_block = l.rows_per_block();
-  const int64_t group_id = static_cast<int64_t>(blockIdx.x) * per_block + threadIdx.x / l.group;
-  A* partial_w = partial + group_id * l.cols;
-  A* partial_b = partial + (groups + group_id) * l.cols;
-  Tile tw;
+  A* partial_w = partial + static_cast<int64_t>(blockIdx.x) * l.cols;
+  A* partial_b = partial + (blocks + blockIdx.x) * l.cols;
   A gw[K][VEC] = {}, gb[K][VEC] = {};  // this thread's partial columns, when the row is one tile
-  if (l.tiles == 1) tw.load(w, l, 0, lane);
-  for (int tile = 0; tile < l.tiles && l.tiles > 1; ++tile)  // zeroed by the threads that will add to it
+  for (int tile = 0; tile < l.tiles && l.tiles > 1; ++tile)  // (one group per block here)
 #pragma unroll
     for (int i = 0; i < K; ++i)
       if (Tile::valid(l, tile, i, lane))
@@ -116,19 +114,19 @@ __global__ void __launch_bounds__(kMaxRowGroup) layernorm_grad_rows_kernel(const
     const T* xr = x + row * l.cols;
     const T* gr = gy + row * l.cols;
     const A mu = active ? A(mean[row]) : A(0), r = active ? A(rstd[row]) : A(0);
-    Tile tx, tg;
+    Tile tx, tg, tw;  // w re-read per row (from L1) rather than held in registers
     Pair<A> sums{0, 0};  // sum(gh), sum(gh * xhat)
     for (int tile = 0; tile < l.tiles; ++tile) {
       if (!active) break;
       tx.load(xr, l, tile, lane);
       tg.load(gr, l, tile, lane);
-      if (l.tiles > 1) tw.load(w, l, tile, lane);
+      tw.load(w, l, tile, lane);
 #pragma unroll
       for (int i = 0; i < K; ++i)
         if (Tile::valid(l, tile, i, lane))
 #pragma unroll
           for (int j = 0; j < VEC; ++j) {
-            const A gh = tg.template get<A>(i, j) * tw.template get<A>(i, j);
+            const A gh = mul_rn(tg.template get<A>(i, j), tw.template get<A>(i, j));
             sums.a += gh;
             sums.b += gh * ((tx.template get<A>(i, j) - mu) * r);
           }
@@ -152,7 +150,7 @@ __global__ void __launch_bounds__(kMaxRowGroup) layernorm_grad_rows_kernel(const
         for (int j = 0; j < VEC; ++j) {
           const A g = tg.template get<A>(i, j);
           const A xhat = (tx.template get<A>(i, j) - mu) * r;
-          o.v[j] = convert<T>(r * (g * tw.template get<A>(i, j) - mean_g - xhat * mean_gx));
+          o.v[j] = dconvert<T>(r * (mul_rn(g, tw.template get<A>(i, j)) - mean_g - xhat * mean_gx));
           if (l.tiles == 1) {
             gw[i][j] += g * xhat;
             gb[i][j] += g;
@@ -165,16 +163,32 @@ __global__ void __launch_bounds__(kMaxRowGroup) layernorm_grad_rows_kernel(const
       }
     }
   }
-  if (l.tiles == 1)
+  if (l.tiles > 1) return;
+  // The block's row groups add their columns into `combine` one group after another.
+  const int my_group = threadIdx.x / l.group;
+  for (int g = 0; g < per_block; ++g) {
+    if (g == my_group)
 #pragma unroll
-    for (int i = 0; i < K; ++i)
-      if (Tile::valid(l, 0, i, lane))
+      for (int i = 0; i < K; ++i)
+        if (Tile::valid(l, 0, i, lane))
 #pragma unroll
-        for (int j = 0; j < VEC; ++j) {
-          const int c = Tile::vec_index(l, 0, i, lane) * VEC + j;
-          partial_w[c] = gw[i][j];
-          partial_b[c] = gb[i][j];
-        }
+          for (int j = 0; j < VEC; ++j) {
+            const int c = Tile::vec_index(l, 0, i, lane) * VEC + j;
+            if (per_block == 1) {
+              partial_w[c] = gw[i][j];
+              partial_b[c] = gb[i][j];
+            } else {
+              combine_w[c] = g == 0 ? gw[i][j] : combine_w[c] + gw[i][j];
+              combine_b[c] = g == 0 ? gb[i][j] : combine_b[c] + gb[i][j];
+            }
+          }
+    if (per_block > 1) __syncthreads();
+  }
+  if (per_block > 1)
+    for (int c = threadIdx.x; c < l.cols; c += blockDim.x) {
+      partial_w[c] = combine_w[c];
+      partial_b[c] = combine_b[c];
+    }
 }
 
 void cuda_layernorm(const Tensor& x, const Tensor& w, const Tensor& b, double eps, const Tensor& y, const Tensor& mean,
@@ -186,7 +200,7 @@ void cuda_layernorm(const Tensor& x, const Tensor& w, const Tensor& b, double ep
     using T = typename decltype(tag)::type;
     auto launch = [&](auto vec) {
       constexpr int VEC = decltype(vec)::value;
-      const RowLayout l = plan_rows<VEC>(rows, cols, "layer_norm");
+      const RowLayout l = plan_rows<VEC, row_tile_vectors<VEC>()>(rows, cols, "layer_norm");
       layernorm_rows_kernel<T, VEC><<<row_grid(l, false), l.threads, 0, current_stream()>>>(
           static_cast<const T*>(x.data_ptr()), static_cast<const T*>(w.data_ptr()), static_cast<const T*>(b.data_ptr()),
           static_cast<T*>(y.data_ptr()), static_cast<float*>(mean.data_ptr()), static_cast<float*>(rstd.data_ptr()), l,
@@ -210,9 +224,9 @@ void cuda_layernorm_backward(const Tensor& x, const Tensor& w, const Tensor& mea
     using A = stat_t<T>;
     auto launch = [&](auto vec) {
       constexpr int VEC = decltype(vec)::value;
-      const RowLayout l = plan_rows<VEC>(rows, cols, "layer_norm_backward");
+      const RowLayout l = plan_rows<VEC, row_tile_vectors_backward<VEC>()>(rows, cols, "layer_norm_backward");
       const unsigned grid = row_grid(l, true);
-      const int64_t groups = int64_t{grid} * l.rows_per_block();
+      const int64_t groups = grid;  // one partial row per block
       Tensor partial = empty({2 * groups, cols}, std::is_same_v<A, double> ? DType::f64 : DType::f32, x.device());
       A* pp = static_cast<A*>(partial.data_ptr());
       layernorm_grad_rows_kernel<T, VEC><<<grid, l.threads, 0, current_stream()>>>(

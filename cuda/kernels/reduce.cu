@@ -13,8 +13,10 @@
 #include <limits>
 
 #include "cuda/kernels/block_reduce.cuh"
+#include "cuda/kernels/fast_convert.cuh"
 #include "cuda/kernels/launch.cuh"
 #include "cuda/kernels/strided_indexer.cuh"
+#include "cuda/kernels/vector_access.cuh"
 #include "engine/factory.h"
 #include "ops/kernels.h"
 
@@ -55,9 +57,17 @@ struct ReducedView {
 // Output m of the kept view: its offset in out (k = 0) and in x (k = 1).
 using KeptView = StridedIndexer<2>;
 
+// x element as the accumulator type.
+template <typename A, typename T>
+__device__ __forceinline__ A acc_value(T v) {
+  return static_cast<A>(dconvert<compute_t<T>>(v));
+}
+
 // Rows layout. blockDim.x = group * outputs_per_block; grid.y splits each reduction into
-// chunks of `chunk` elements. Partial results go to partial[split * M + m] when split.
-template <typename T, typename A>
+// chunks of `chunk` elements (a multiple of VEC). With VEC > 1 the reduced elements of an
+// output are contiguous and aligned, read as 16-byte vectors. Partial results go to
+// partial[split * M + m] when split.
+template <typename T, typename A, int VEC>
 __global__ void reduce_rows_kernel(const T* x, T* out, A* partial, KeptView kept, ReducedView reduced, int64_t M,
                                    int64_t L, int64_t chunk, int group, Reducer<A> red) {
   __shared__ A scratch[32];
@@ -73,39 +83,62 @@ __global__ void reduce_rows_kernel(const T* x, T* out, A* partial, KeptView kept
     if (m < M) {
       kept.offsets(m, off);
       const T* xm = x + off[1];
-      for (int64_t e = begin + lane; e < end; e += group) acc = red(acc, static_cast<A>(convert<compute_t<T>>(xm[reduced.offset(e)])));
+      if constexpr (VEC > 1) {
+#pragma unroll 2
+        for (int64_t e = begin + int64_t{lane} * VEC; e < end; e += int64_t{group} * VEC) {
+          const Vec<T, VEC> v = load_vec<VEC>(xm + e, false);
+#pragma unroll
+          for (int j = 0; j < VEC; ++j) acc = red(acc, acc_value<A>(v.v[j]));
+        }
+      } else {
+#pragma unroll 4
+        for (int64_t e = begin + lane; e < end; e += group) acc = red(acc, acc_value<A>(xm[reduced.offset(e)]));
+      }
     }
     acc = group_reduce(acc, red, group, scratch);
     if (m < M && lane == 0) {
       if (partial) partial[blockIdx.y * M + m] = acc;
-      else out[off[0]] = convert<T>(static_cast<compute_t<T>>(acc));
+      else out[off[0]] = dconvert<T>(static_cast<compute_t<T>>(acc));
     }
   }
 }
 
-// Columns layout: block (32, ROWS); thread x owns output m, threads y split the reduction.
+// Columns layout: block (32, kColumnRows); thread x owns VEC consecutive outputs (consecutive
+// along x's innermost kept dim, read as one 16-byte vector when VEC > 1), threads y split
+// the reduction. out_step: out's stride between those consecutive outputs.
 constexpr int kColumnRows = 8;
 
-template <typename T, typename A>
+template <typename T, typename A, int VEC>
 __global__ void reduce_columns_kernel(const T* x, T* out, A* partial, KeptView kept, ReducedView reduced, int64_t M,
-                                      int64_t L, int64_t chunk, Reducer<A> red) {
-  __shared__ A scratch[kColumnRows][33];
-  const int64_t m = static_cast<int64_t>(blockIdx.x) * 32 + threadIdx.x;
+                                      int64_t L, int64_t chunk, int64_t out_step, Reducer<A> red) {
+  __shared__ A scratch[kColumnRows][32 * VEC + 1];
+  const int64_t m = (static_cast<int64_t>(blockIdx.x) * 32 + threadIdx.x) * VEC;
   const int64_t begin = blockIdx.y * chunk, end = begin + chunk < L ? begin + chunk : L;
-  A acc = red.identity();
+  A acc[VEC];
+#pragma unroll
+  for (int j = 0; j < VEC; ++j) acc[j] = red.identity();
   int64_t off[2] = {0, 0};
   if (m < M) {
     kept.offsets(m, off);
     const T* xm = x + off[1];
-    for (int64_t e = begin + threadIdx.y; e < end; e += kColumnRows)
-      acc = red(acc, static_cast<A>(convert<compute_t<T>>(xm[reduced.offset(e)])));
+#pragma unroll 4
+    for (int64_t e = begin + threadIdx.y; e < end; e += kColumnRows) {
+      const Vec<T, VEC> v = load_vec<VEC>(xm + reduced.offset(e), false);
+#pragma unroll
+      for (int j = 0; j < VEC; ++j) acc[j] = red(acc[j], acc_value<A>(v.v[j]));
+    }
   }
-  scratch[threadIdx.y][threadIdx.x] = acc;
+#pragma unroll
+  for (int j = 0; j < VEC; ++j) scratch[threadIdx.y][threadIdx.x * VEC + j] = acc[j];
   __syncthreads();
   if (threadIdx.y == 0 && m < M) {
-    for (int r = 1; r < kColumnRows; ++r) acc = red(acc, scratch[r][threadIdx.x]);
-    if (partial) partial[blockIdx.y * M + m] = acc;
-    else out[off[0]] = convert<T>(static_cast<compute_t<T>>(acc));
+#pragma unroll
+    for (int j = 0; j < VEC; ++j) {
+      A a = acc[j];
+      for (int r = 1; r < kColumnRows; ++r) a = red(a, scratch[r][threadIdx.x * VEC + j]);
+      if (partial) partial[blockIdx.y * M + m + j] = a;
+      else out[off[0] + j * out_step] = dconvert<T>(static_cast<compute_t<T>>(a));
+    }
   }
 }
 
@@ -118,7 +151,7 @@ __global__ void reduce_finish_kernel(const A* partial, T* out, KeptView kept, in
     for (int s = 1; s < splits; ++s) acc = red(acc, partial[s * M + m]);
     int64_t off[2];
     kept.offsets(m, off);
-    out[off[0]] = convert<T>(static_cast<compute_t<T>>(acc));
+    out[off[0]] = dconvert<T>(static_cast<compute_t<T>>(acc));
   }
 }
 
@@ -178,15 +211,25 @@ void cuda_reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>& dims,
   const KeptView kept = make_indexer(kept_plan, "reduce");
   ReducedView reduced{make_indexer(reduced_plan, "reduce"), reduced_plan.shape.empty() ? 0 : reduced_plan.strides[0].back()};
   const int64_t reduced_inner = reduced_plan.inner_strides()[0];
-  const bool columns = reduced_inner != 1 && M >= 1024 && kept_plan.inner_strides()[1] != 0;
+  const int64_t kept_x_inner = kept_plan.inner_strides()[1];
+  // Contiguous reductions read along rows; otherwise threads run along the outputs, which
+  // is coalesced when x's innermost kept dim is contiguous.
+  const bool columns = reduced_inner != 1 && (kept_x_inner == 1 || M >= 1024);
   cudaStream_t stream = current_stream();
 
   visit_dtype(x.dtype(), "reduce", [&](auto tag) {
     using T = typename decltype(tag)::type;
     using A = acc_t<T>;
+    constexpr int VEC = 16 / sizeof(T);
     const Reducer<A> red{op};
     const T* px = static_cast<const T*>(x.data_ptr());
     T* po = static_cast<T*>(out.data_ptr());
+    auto multiple_of_vec = [&](const Shape& strides, size_t skip_last) {
+      for (size_t d = 0; d + skip_last < strides.size(); ++d)
+        if (strides[d] % VEC != 0) return false;
+      return true;
+    };
+    const bool aligned = is_aligned(px, 16) && multiple_of_vec(kept_plan.strides[1], 0);
     int splits = 1;
     Tensor partial;
     auto partial_ptr = [&]() -> A* {
@@ -195,24 +238,37 @@ void cuda_reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>& dims,
       return static_cast<A*>(partial.data_ptr());
     };
     if (columns) {
-      const int64_t bx = ceil_div(M, 32);
+      const bool vec = kept_x_inner == 1 && kept_plan.shape.back() % VEC == 0 && is_aligned(px, 16) &&
+                       multiple_of_vec(kept_plan.strides[1], 1) && multiple_of_vec(reduced_plan.strides[0], 0);
+      const int64_t per_thread = vec ? VEC : 1;
+      const int64_t bx = ceil_div(M / per_thread, 32);
+      CORTEX_CHECK(bx <= 2147483647, "reduce", "too many outputs: ", M);
       splits = pick_splits(bx, L, kColumnRows * 16);
       const int64_t chunk = ceil_div(L, splits);
       A* pp = partial_ptr();
-      const dim3 grid(static_cast<unsigned>(std::min<int64_t>(bx, 2147483647)), static_cast<unsigned>(splits));
-      CORTEX_CHECK(bx <= 2147483647, "reduce", "too many outputs: ", M);
-      reduce_columns_kernel<T, A><<<grid, dim3(32, kColumnRows), 0, stream>>>(px, po, pp, kept, reduced, M, L, chunk, red);
+      const int64_t out_step = kept_plan.shape.empty() ? 0 : kept_plan.strides[0].back();
+      const dim3 grid(static_cast<unsigned>(bx), static_cast<unsigned>(splits)), block(32, kColumnRows);
+      if (vec) {
+        reduce_columns_kernel<T, A, VEC><<<grid, block, 0, stream>>>(px, po, pp, kept, reduced, M, L, chunk, out_step, red);
+      } else {
+        reduce_columns_kernel<T, A, 1><<<grid, block, 0, stream>>>(px, po, pp, kept, reduced, M, L, chunk, out_step, red);
+      }
     } else {
       // A warp per output for short reductions, a block for long ones.
+      const bool vec = reduced_plan.shape.size() == 1 && reduced_inner == 1 && L % VEC == 0 && aligned;
       const int group = L <= 2048 ? 32 : 256;
       const int threads = 256;
       const int per_block = threads / group;
       const int64_t blocks = std::min<int64_t>(ceil_div(M, per_block), int64_t{sm_count()} * 32);
       splits = pick_splits(blocks, L, int64_t{group} * 16);
-      const int64_t chunk = ceil_div(L, splits);
+      const int64_t chunk = ceil_div(ceil_div(L, splits), VEC) * VEC;
       A* pp = partial_ptr();
       const dim3 grid(static_cast<unsigned>(blocks), static_cast<unsigned>(splits));
-      reduce_rows_kernel<T, A><<<grid, threads, 0, stream>>>(px, po, pp, kept, reduced, M, L, chunk, group, red);
+      if (vec) {
+        reduce_rows_kernel<T, A, VEC><<<grid, threads, 0, stream>>>(px, po, pp, kept, reduced, M, L, chunk, group, red);
+      } else {
+        reduce_rows_kernel<T, A, 1><<<grid, threads, 0, stream>>>(px, po, pp, kept, reduced, M, L, chunk, group, red);
+      }
     }
     CORTEX_CUDA_CHECK_LAUNCH("reduce");
     if (splits > 1) {

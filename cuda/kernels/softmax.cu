@@ -23,7 +23,7 @@ __device__ __forceinline__ MaxSum<A> shfl_xor(MaxSum<A> v, int offset) {
 // exp(from - to) for to >= from, exactly 1 when equal (also for two -infs).
 template <typename A>
 __device__ __forceinline__ A rescale(A from, A to) {
-  return from == to ? A(1) : exp(from - to);
+  return from == to ? A(1) : stat_exp(from - to);
 }
 
 struct MergeMaxSum {
@@ -37,7 +37,7 @@ struct MergeMaxSum {
 template <typename T, int VEC>
 __global__ void __launch_bounds__(kMaxRowGroup) softmax_rows_kernel(const T* x, T* y, RowLayout l, bool log_output) {
   using A = stat_t<T>;
-  using Tile = RowTile<T, VEC>;
+  using Tile = RowTile<T, VEC, row_tile_vectors<VEC>()>;
   constexpr int K = Tile::K;
   __shared__ MaxSum<A> scratch[32];
   const int lane = threadIdx.x % l.group;
@@ -66,7 +66,7 @@ __global__ void __launch_bounds__(kMaxRowGroup) softmax_rows_kernel(const T* x, 
       for (int i = 0; i < K; ++i)
         if (Tile::valid(l, tile, i, lane))
 #pragma unroll
-          for (int j = 0; j < VEC; ++j) s += exp(t.template get<A>(i, j) - m);
+          for (int j = 0; j < VEC; ++j) s += stat_exp(t.template get<A>(i, j) - m);
       st = {m, s};
     }
     st = group_reduce(st, MergeMaxSum{}, l.group, scratch);
@@ -83,7 +83,7 @@ __global__ void __launch_bounds__(kMaxRowGroup) softmax_rows_kernel(const T* x, 
 #pragma unroll
         for (int j = 0; j < VEC; ++j) {
           const A v = t.template get<A>(i, j);
-          o.v[j] = convert<T>(log_output ? v - lse : exp(v - st.max) * inv);
+          o.v[j] = dconvert<T>(log_output ? v - lse : stat_exp(v - st.max) * inv);
         }
         store_vec<VEC>(yr + Tile::vec_index(l, tile, i, lane) * VEC, o);
       }
@@ -96,7 +96,7 @@ __global__ void __launch_bounds__(kMaxRowGroup) softmax_rows_kernel(const T* x, 
 template <typename T, int VEC>
 __global__ void __launch_bounds__(kMaxRowGroup) softmax_grad_rows_kernel(const T* y, const T* gy, T* gx, RowLayout l, bool log_output) {
   using A = stat_t<T>;
-  using Tile = RowTile<T, VEC>;
+  using Tile = RowTile<T, VEC, row_tile_vectors_backward<VEC>()>;
   constexpr int K = Tile::K;
   __shared__ A scratch[32];
   const int lane = threadIdx.x % l.group;
@@ -133,7 +133,7 @@ __global__ void __launch_bounds__(kMaxRowGroup) softmax_grad_rows_kernel(const T
 #pragma unroll
         for (int j = 0; j < VEC; ++j) {
           const A yv = ty.template get<A>(i, j), g = tg.template get<A>(i, j);
-          o.v[j] = convert<T>(log_output ? g - exp(yv) * s : yv * (g - s));
+          o.v[j] = dconvert<T>(log_output ? g - stat_exp(yv) * s : yv * (g - s));
         }
         store_vec<VEC>(out + Tile::vec_index(l, tile, i, lane) * VEC, o);
       }
@@ -151,7 +151,7 @@ void cuda_softmax(const Tensor& x, const Tensor& out, bool log) {
     T* po = static_cast<T*>(out.data_ptr());
     auto launch = [&](auto vec) {
       constexpr int VEC = decltype(vec)::value;
-      const RowLayout l = plan_rows<VEC>(rows, cols, "softmax");
+      const RowLayout l = plan_rows<VEC, row_tile_vectors<VEC>()>(rows, cols, "softmax");
       softmax_rows_kernel<T, VEC><<<row_grid(l, false), l.threads, 0, current_stream()>>>(px, po, l, log);
     };
     if (rows_vectorizable<T>(cols, {px, po})) launch(std::integral_constant<int, 16 / sizeof(T)>{});
@@ -171,7 +171,7 @@ void cuda_softmax_backward(const Tensor& y, const Tensor& gy, const Tensor& gx, 
     T* po = static_cast<T*>(gx.data_ptr());
     auto launch = [&](auto vec) {
       constexpr int VEC = decltype(vec)::value;
-      const RowLayout l = plan_rows<VEC>(rows, cols, "softmax_backward");
+      const RowLayout l = plan_rows<VEC, row_tile_vectors_backward<VEC>()>(rows, cols, "softmax_backward");
       softmax_grad_rows_kernel<T, VEC><<<row_grid(l, false), l.threads, 0, current_stream()>>>(py, pg, po, l, log);
     };
     if (rows_vectorizable<T>(cols, {py, pg, po})) launch(std::integral_constant<int, 16 / sizeof(T)>{});

@@ -1,5 +1,7 @@
-// CUDA unary_kernel: out = op(x, alpha) with the formulas of ops/scalar_math.h, every dtype.
+// CUDA unary_kernel: out = op(x, alpha) with the formulas of ops/scalar_math.h, every dtype
+// (16-bit floats compute in FastFloat: float with fast exp/log/tanh).
 #include "cuda/kernels/elementwise_launch.cuh"
+#include "cuda/kernels/fast_float.cuh"
 #include "ops/kernels.h"
 #include "ops/scalar_math.h"
 
@@ -10,19 +12,26 @@ template <typename T>
 struct UnaryElementwise {
   static constexpr size_t N = 2;
   static constexpr int kVec = vec_for<T>();
-  using C = math_t<T>;
+  using C = elementwise_math_t<T>;
+  template <int VEC>
+  struct Inputs {
+    Vec<T, VEC> x;
+  };
   T* out;
   const T* in;
   UnaryOp op;
   C alpha;
 
   template <int VEC, typename Index>
-  __device__ __forceinline__ void apply(const Index (&row)[N], Index col, unsigned broadcast) const {
+  __device__ __forceinline__ Inputs<VEC> load(const Index (&row)[N], Index col, unsigned broadcast) const {
     const bool bx = broadcast & 2u;
-    const auto x = load_vec<VEC>(in + row[1] + (bx ? 0 : col), bx);
+    return {load_vec<VEC>(in + row[1] + (bx ? 0 : col), bx)};
+  }
+  template <int VEC, typename Index>
+  __device__ __forceinline__ void store(const Index (&row)[N], Index col, const Inputs<VEC>& a) const {
     Vec<T, VEC> y;
 #pragma unroll
-    for (int i = 0; i < VEC; ++i) y.v[i] = convert<T>(scalar::unary<C>(op, convert<C>(x.v[i]), alpha));
+    for (int i = 0; i < VEC; ++i) y.v[i] = from_math<T>(scalar::unary<C>(op, to_math<C>(a.x.v[i]), alpha));
     store_vec<VEC>(out + row[0] + col, y);
   }
 };
@@ -31,9 +40,9 @@ void cuda_unary(UnaryOp op, const Tensor& x, double alpha, const Tensor& out) {
   DeviceScope scope(out);
   visit_dtype(x.dtype(), "unary", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    using C = math_t<T>;
+    using C = typename UnaryElementwise<T>::C;
     const UnaryElementwise<T> f{static_cast<T*>(out.data_ptr()), static_cast<const T*>(x.data_ptr()), op,
-                                static_cast<C>(alpha)};
+                                C(static_cast<math_t<T>>(alpha))};
     launch_elementwise(f, {&out, &x}, "unary");
   });
 }

@@ -14,15 +14,23 @@ struct WhereElementwise {
   const T* a;
   const T* b;
 
+  template <int VEC>
+  struct Inputs {
+    Vec<bool, VEC> c;
+    Vec<T, VEC> a, b;
+  };
+
   template <int VEC, typename Index>
-  __device__ __forceinline__ void apply(const Index (&row)[N], Index col, unsigned broadcast) const {
+  __device__ __forceinline__ Inputs<VEC> load(const Index (&row)[N], Index col, unsigned broadcast) const {
     const bool bc = broadcast & 2u, ba = broadcast & 4u, bb = broadcast & 8u;
-    const auto vc = load_vec<VEC>(cond + row[1] + (bc ? 0 : col), bc);
-    const auto va = load_vec<VEC>(a + row[2] + (ba ? 0 : col), ba);
-    const auto vb = load_vec<VEC>(b + row[3] + (bb ? 0 : col), bb);
+    return {load_vec<VEC>(cond + row[1] + (bc ? 0 : col), bc), load_vec<VEC>(a + row[2] + (ba ? 0 : col), ba),
+            load_vec<VEC>(b + row[3] + (bb ? 0 : col), bb)};
+  }
+  template <int VEC, typename Index>
+  __device__ __forceinline__ void store(const Index (&row)[N], Index col, const Inputs<VEC>& in) const {
     Vec<T, VEC> r;
 #pragma unroll
-    for (int i = 0; i < VEC; ++i) r.v[i] = vc.v[i] ? va.v[i] : vb.v[i];
+    for (int i = 0; i < VEC; ++i) r.v[i] = in.c.v[i] ? in.a.v[i] : in.b.v[i];
     store_vec<VEC>(out + row[0] + col, r);
   }
 };
