@@ -98,7 +98,7 @@ ProtocolResult run_protocol(const TrainerConfig& config, const DecodingData& dat
       TrainerOptions o = TrainerOptions::from_config(config);
       o.seed = seed;
       o.resume.clear();
-      o.eval_every = 0;
+      o.evaluate = false;  // scored below, once
       o.run_dir = options.run_root.empty()
                       ? std::string()
                       : (std::filesystem::path(options.run_root) /

@@ -297,7 +297,7 @@ TrainResult Trainer::run(int64_t stop_after) {
       progress->update(step_, status);
     }
     const bool eval_now = options_.eval_every > 0 && step_ % options_.eval_every == 0;
-    if (eval_now || phase_end) {
+    if (options_.evaluate && (eval_now || phase_end)) {
       if (progress) progress->finish();
       evaluate_and_log(r.phase, result);
     }

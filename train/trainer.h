@@ -26,6 +26,7 @@ struct TrainerOptions {
   int64_t finetune_steps = 100;
   int64_t batch_size = 16;
   int64_t eval_every = 0;        // 0: evaluate at the end of each phase only
+  bool evaluate = true;          // false: never (the protocol scores the model itself)
   int64_t checkpoint_every = 0;  // 0: checkpoint at the end only
   int64_t log_every = 10;
   uint64_t seed = 0;
