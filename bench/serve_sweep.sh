@@ -26,36 +26,42 @@ SLO_MS=${SLO_MS:-1000}
 MAX_BATCH=${MAX_BATCH:-32}
 STREAMS=${STREAMS:-"1 2"}
 
-server_pid=""
+# Both servers run side by side (the idle one costs nothing) and the load alternates between
+# them point by point, so a change in the machine's background load hits both alike.
+declare -A pids ports
 start_server() {  # start_server NAME extra-flags...
   local name=$1
   shift
   setsid bash -c 'echo $$ > "$0"; exec "$@"' "$out/$name.pid" "$bin/cortex-serve" "${model[@]}" --port 0 \
     --deadline-ms "$DEADLINE_MS" --queue-capacity 1024 "$@" > "$out/$name.out" 2> "$out/$name.log" < /dev/null &
-  for _ in $(seq 300); do grep -q '"event":"ready"' "$out/$name.log" 2>/dev/null && break; sleep 0.2; done
-  server_pid=$(cat "$out/$name.pid")
-  port=$(grep -o '[0-9]*$' "$out/$name.out")
+  for _ in $(seq 600); do grep -q '"event":"ready"' "$out/$name.log" 2>/dev/null && break; sleep 0.2; done
+  pids[$name]=$(cat "$out/$name.pid")
+  ports[$name]=$(grep -o '[0-9]*$' "$out/$name.out")
 }
-stop_server() { kill -TERM "$server_pid"; while kill -0 "$server_pid" 2>/dev/null; do sleep 0.1; done; }
-load() {  # load LABEL loadgen-flags...
-  local label=$1
-  shift
-  "$bin/cortex-loadgen" --port "$port" --duration "$DURATION" --warmup 3 --events "$EVENTS" --slo-ms "$SLO_MS" \
-    --label "$label" --json "$@" 2>/dev/null | tail -1 >> "$out/results.jsonl"
+stop_server() { kill -TERM "${pids[$1]}"; while kill -0 "${pids[$1]}" 2>/dev/null; do sleep 0.1; done; }
+load() {  # load SERVER LABEL loadgen-flags...
+  local server=$1 label=$2
+  shift 2
+  "$bin/cortex-loadgen" --port "${ports[$server]}" --duration "$DURATION" --warmup 3 --events "$EVENTS" \
+    --slo-ms "$SLO_MS" --label "$label" --json "$@" 2>/dev/null | tail -1 >> "$out/results.jsonl"
   echo "  $label $* load=$(cut -d' ' -f1 /proc/loadavg)" >&2
 }
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); load before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 start_server naive --max-batch 1 --no-batching
-load "naive capacity" --mode closed --concurrency 16
-for r in $SAME_LOAD_RATES; do load naive --mode open --rate "$r"; done
-stop_server
 start_server edf --max-batch "$MAX_BATCH"
-load "edf capacity" --mode closed --concurrency 64
-for r in $RATES; do load edf --mode open --rate "$r"; done
-for s in $STREAMS; do load "edf streams" --mode stream --streams "$s" --encoding binary; done
-curl -s "http://127.0.0.1:$port/metrics" > "$out/edf.metrics" || true
-stop_server
+load naive "naive capacity" --mode closed --concurrency 16
+load edf "edf capacity" --mode closed --concurrency 64
+for r in $SAME_LOAD_RATES; do
+  load naive naive --mode open --rate "$r"
+  load edf edf --mode open --rate "$r"
+done
+for r in $RATES; do load edf edf --mode open --rate "$r"; done
+for s in $STREAMS; do load edf "edf streams" --mode stream --streams "$s" --encoding binary; done
+curl -s "http://127.0.0.1:${ports[edf]}/metrics" > "$out/edf.metrics" || true
+stop_server naive
+stop_server edf
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
 python3 - "$out/results.jsonl" <<'PY'
 import json, sys

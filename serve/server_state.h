@@ -48,7 +48,7 @@ struct ServerState {
   std::atomic<int64_t> http_connections{0};
   std::atomic<int64_t> stream_connections{0};
 
-  // Refuses, counts and describes a rejected request.
+  // Every refusal is counted by reason (cortex_rejections_total).
   void count_rejection(Rejection r) { metrics.count_rejection(r); }
 };
 
