@@ -137,12 +137,12 @@ TEST_CASE("HTTP: endpoints, decode in JSON and binary, and every robustness case
     RawConnection partial_body(server.port());
     partial_body.send("POST /v1/decode HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"units\":");
     const auto t0 = std::chrono::steady_clock::now();
-    const std::string a = headers_only.read_all(3000ms);
-    const std::string b = partial_body.read_all(3000ms);
+    const std::string a = headers_only.read_all(5000ms);
+    const std::string b = partial_body.read_all(5000ms);
     CHECK(status_of(a) == 408);
     CHECK(status_of(b) == 408);
     CHECK(b.find("client_timeout") != std::string::npos);
-    CHECK(std::chrono::steady_clock::now() - t0 < 2500ms);
+    CHECK(std::chrono::steady_clock::now() - t0 < 4000ms);  // the 2 s idle timeout, with room for a busy machine
     CHECK(client.get("/health").status == 200);
   }
 
@@ -158,9 +158,13 @@ TEST_CASE("HTTP: endpoints, decode in JSON and binary, and every robustness case
       RawConnection gone(server.port());
       gone.send(http_request("POST", "/v1/decode", encode_json_request(reference_window())));
     }  // full requests, then the clients vanish before the answers
-    std::this_thread::sleep_for(300ms);
-    const std::string after = client.get("/metrics").body;
-    CHECK(metric(after, R"(cortex_requests_total{endpoint="decode",status="200"})") == ok_before + 5);
+    // Every admitted request is still answered (and counted) although nobody reads the answer.
+    double ok_after = 0;
+    for (int i = 0; i < 100 && ok_after < ok_before + 5; ++i) {
+      std::this_thread::sleep_for(50ms);
+      ok_after = metric(client.get("/metrics").body, R"(cortex_requests_total{endpoint="decode",status="200"})");
+    }
+    CHECK(ok_after == ok_before + 5);
     CHECK(client.post("/v1/decode", encode_json_request(reference_window())).status == 200);
   }
 
