@@ -7,7 +7,12 @@
 #include <random>
 #include <thread>
 
+#include <fstream>
+
+#include "nn/model_config.h"
+#include "nn/safetensors.h"
 #include "serve/client.h"
+#include "serve/cortex_decoder.h"
 #include "serve/request_codec.h"
 #include "tests/serve/server_process.h"
 #include "tests/test_util.h"
@@ -236,4 +241,56 @@ TEST_CASE("while the model loads: /health 200, /ready 503, decode and streams re
   }
   REQUIRE(server.wait_ready(60s));
   CHECK(client.post("/v1/decode", R"({"units":[1],"times_ms":[10]})").status == 200);
+}
+
+TEST_CASE("--model serves a checkpoint: config and output scaling from its metadata") {
+  // A checkpoint as cortex-train writes it: weights plus model_config, output_scaling, bin_ms.
+  const std::string yaml_path = tiny_cortex_config_path();
+  std::ifstream yaml_file(yaml_path);
+  const std::string yaml((std::istreambuf_iterator<char>(yaml_file)), std::istreambuf_iterator<char>());
+  const nn::CortexConfig config = nn::load_cortex_config(yaml_path);
+  Generator gen(77);
+  nn::Cortex model(config, &gen);
+  const std::string path = "/tmp/cortex-serve-test-" + std::to_string(getpid()) + ".safetensors";
+  nn::save_safetensors(path, model.state_dict(),
+                       {{"model_config", yaml},
+                        {"output_scaling", R"({"mean":[1.5,-2.0],"std":[3.0,0.5]})"},
+                        {"bin_ms", "20"},
+                        {"step", "42"}});
+  ServerProcess server({"--model", path});
+  REQUIRE(server.wait_ready());
+  HttpClient http("127.0.0.1", server.port());
+  const json info = json::parse(http.get("/v1/model").body);
+  CHECK(info["name"] == "cortex-test");
+  CHECK(info["config"]["step"] == "42");
+  CHECK(info["version"].get<std::string>().rfind("step42-", 0) == 0);
+  CHECK(info["parameters"].get<int64_t>() == model.num_parameters());
+
+  // The same checkpoint decoded in-process with the scaling applied by hand.
+  auto local_model = std::make_unique<nn::Cortex>(config, &gen);
+  local_model->load_state_dict(nn::load_safetensors(path).tensors);
+  CortexServingOptions plain;
+  plain.query_bin_ms = 20.0;
+  CortexDecoder local(std::move(local_model), plain);
+  Window w;
+  w.units = {1, 7, 30, 63};
+  w.times_ms = {5.0, 120.0, 333.0, 590.0};
+  w.counts = {1, 2, 1, 5};
+  w.end_ms = 600.0;
+  const std::vector<float> raw = local.decode({&w})[0];
+  const HttpReply r = http.post("/v1/decode", encode_json_request(w));
+  REQUIRE(r.status == 200);
+  const auto served = json::parse(r.body)["velocity"].get<std::vector<float>>();
+  REQUIRE(served.size() == 2);
+  CHECK(served[0] == doctest::Approx(raw[0] * 3.0 + 1.5).epsilon(1e-5));
+  CHECK(served[1] == doctest::Approx(raw[1] * 0.5 - 2.0).epsilon(1e-5));
+  std::remove(path.c_str());
+}
+
+TEST_CASE("--model with a missing file: the server says why and exits non-zero") {
+  ServerProcess server({"--model", "/nonexistent/model.safetensors"});
+  CHECK(server.wait_exit(30s) == 1);
+  const std::string log = server.log();
+  CHECK(log.find("load_failed") != std::string::npos);
+  CHECK(log.find("/nonexistent/model.safetensors") != std::string::npos);
 }
