@@ -1,4 +1,6 @@
 // Settings: defaults < YAML file < environment < flags, and clear errors for bad input.
+#include <unistd.h>
+
 #include <cstdio>
 #include <fstream>
 
@@ -17,7 +19,7 @@ ServerConfig parse(std::vector<const char*> args, const std::map<std::string, st
 }  // namespace
 
 TEST_CASE("configuration layers: YAML, then environment, then flags") {
-  const std::string path = "/tmp/cortex_serve_test_config.yaml";
+  const std::string path = "/tmp/cortex_serve_test_config_" + std::to_string(getpid()) + ".yaml";
   {
     std::ofstream f(path);
     f << "port: 9000\nmax_batch: 4\ndeadline_ms: 25\ndevice: cpu\nbatching: false\ninit: cortex-xs\n";

@@ -175,6 +175,17 @@ TEST_CASE("streamed decode equals recomputed: a small Cortex model, relative err
   check_streamed_equals_recomputed(dec, rec, 50.0, 24, 128, 16, 1e-3);
 }
 
+CORTEX_GPU_TEST("streamed decode equals recomputed on the GPU: pages and model on cuda:0") {
+  Generator gen(5);
+  auto model = std::make_unique<nn::Cortex>(tiny_cortex(), &gen, DType::f32, test::gpu());
+  CortexServingOptions opt;
+  opt.version = "test";
+  CortexDecoder dec(std::move(model), opt);
+  CHECK(dec.info().device == test::gpu());
+  const Recording rec = make_recording(13, 40, 1500, 0.3);
+  check_streamed_equals_recomputed(dec, rec, 50.0, 24, 128, 16, 1e-3);
+}
+
 TEST_CASE("pages of events that left the window are freed; quiet strides empty the stream") {
   ReferenceConfig rc;
   rc.num_units = 10;
