@@ -43,8 +43,11 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                           .Register(r);
   queue_depth_ = &BuildGauge().Name("cortex_queue_depth").Help("Requests waiting in the queue").Register(r).Add({});
   ready_ = &BuildGauge().Name("cortex_ready").Help("1 when /ready answers 200").Register(r).Add({});
-  // The endpoints' series exist from the start, so dashboards show zeros rather than gaps.
+  // The endpoints' series and every rejection reason exist from the start, so dashboards show
+  // zeros rather than gaps.
   for (const char* endpoint : {"decode", "stream"}) latency_->Add({{"endpoint", endpoint}}, latency_buckets());
+  for (int r = static_cast<int>(Rejection::none) + 1; r <= static_cast<int>(Rejection::internal); ++r)
+    rejections_->Add({{"reason", rejection_name(static_cast<Rejection>(r))}});
   auto& cache_pages = BuildGauge().Name("cortex_cache_pages").Help("Streaming cache pages").Register(r);
   cache_pages_in_use_ = &cache_pages.Add({{"state", "in_use"}});
   cache_pages_total_ = &cache_pages.Add({{"state", "total"}});

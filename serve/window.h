@@ -39,7 +39,7 @@ enum class Rejection {
   not_found,
   bad_method,
   stream_cache_full,
-  internal,
+  internal,  // last: Metrics registers every reason up to here
 };
 const char* rejection_name(Rejection r);
 // HTTP status code a rejection is answered with.

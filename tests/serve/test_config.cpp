@@ -94,4 +94,8 @@ TEST_CASE("metrics render in Prometheus text format with the required latency bu
   CHECK(text.find("cortex_cache_hit_rate 0.75") != std::string::npos);
   CHECK(text.find("cortex_cache_pages{state=\"in_use\"} 3") != std::string::npos);
   CHECK(text.find("# TYPE cortex_batch_size histogram") != std::string::npos);
+  // Every rejection reason has a counter from the start.
+  for (Rejection r : {Rejection::malformed, Rejection::body_too_large, Rejection::client_timeout,
+                      Rejection::deadline_expired, Rejection::internal})
+    CHECK(text.find(std::string("cortex_rejections_total{reason=\"") + rejection_name(r) + "\"}") != std::string::npos);
 }
