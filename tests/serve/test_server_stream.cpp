@@ -111,7 +111,8 @@ void stream_matches_http(const std::vector<std::string>& args, int64_t units, do
 }  // namespace
 
 TEST_CASE("stream: strided decodes equal from-scratch decodes (reference decoder, JSON messages)") {
-  stream_matches_http({"--init", "reference", "--cache-page-size", "8"}, 96, 600.0, 20, 1e-6, false);
+  stream_matches_http({"--init", "reference", "--cache-page-size", "8", "--io-threads", "2"}, 96, 600.0, 20, 1e-6,
+                      false);
 }
 
 TEST_CASE("stream: strided decodes equal from-scratch decodes (small Cortex, binary messages, rel. err <= 1e-3)") {
