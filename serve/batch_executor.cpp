@@ -3,6 +3,10 @@
 #include "serve/log.h"
 #include "serve/metrics.h"
 
+#ifdef CORTEX_WITH_CUDA
+#include "cuda/caching_allocator.h"
+#endif
+
 namespace cortex::serve {
 
 BatchExecutor::BatchExecutor(Decoder& decoder, StreamCache* cache, Metrics* metrics)
@@ -72,6 +76,16 @@ void BatchExecutor::run(std::vector<std::unique_ptr<Job>>& batch) {
   if (metrics_) {
     metrics_->observe_batch(static_cast<int>(batch.size()));
     metrics_->observe_compute(compute_ms / 1e3);
+#ifdef CORTEX_WITH_CUDA
+    // What the caching allocator holds on the model's GPU (parameters, cache pool, activations).
+    const Device device = decoder_.info().device;
+    if (device.is_cuda()) {
+      const cuda::AllocatorStats st = cuda::allocator_stats(device.index);
+      metrics_->set_device_memory("allocated", static_cast<double>(st.allocated_bytes));
+      metrics_->set_device_memory("reserved", static_cast<double>(st.reserved_bytes));
+      metrics_->set_device_memory("peak_allocated", static_cast<double>(st.peak_allocated_bytes));
+    }
+#endif
   }
   for (size_t i = 0; i < batch.size(); ++i) {
     JobResult& r = results[i];
