@@ -34,7 +34,7 @@ int eval_protocol_command(const Args& raw_args) {
   CORTEX_CHECK(has_model, "eval-protocol",
                "--model NAME is required (cortex-xs, cortex-s, gru, transformer, wiener, or a config file)");
   std::map<std::string, std::string> flags;
-  train::TrainerConfig merged = parse_config_args(args, {"--protocol", "--seeds", "--folds", "--out", "--keep-runs"}, &flags);
+  train::TrainerConfig merged = parse_config_args(args, {"--protocol", "--seeds", "--folds", "--out", "--keep-runs", "--label"}, &flags);
   CORTEX_CHECK(flags.count("--protocol"), "eval-protocol", "--protocol causal|noncausal is required");
   // The protocol is defined on MC_Maze_Small; data=... still selects another source.
   bool data_given = false;
@@ -86,7 +86,9 @@ int eval_protocol_command(const Args& raw_args) {
 
   const train::DecodingData data = train::load_decoding_data(merged);
   std::fprintf(stderr, "data: %s\n", data.description.c_str());
-  const train::ProtocolResult r = train::run_protocol(merged, data, options);
+  train::ProtocolResult r = train::run_protocol(merged, data, options);
+  // A label tells recipes of one model apart in the results table ("cortex-xs+pretrain").
+  if (flags.count("--label")) r.model = flags["--label"];
   const nlohmann::json j = r.to_json();
   if (flags.count("--out")) {
     std::ofstream out(flags["--out"], std::ios::app);

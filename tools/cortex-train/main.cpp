@@ -18,8 +18,9 @@ void usage(std::FILE* out) {
       "  cortex-train --print-params                       parameter count of every model size\n"
       "  cortex-train --print-config [--config FILE] [key=value ...]\n"
       "                                                    the resolved configuration with every trainer key\n"
-      "  cortex-train eval-protocol --model NAME --protocol causal|noncausal [--seeds N] [--out FILE.jsonl]\n"
-      "                             [key=value ...]        5-fold decoding protocol; prints the results row\n"
+      "  cortex-train eval-protocol --model NAME --protocol causal|noncausal [--seeds N] [--folds 0,1,..]\n"
+      "                             [--out FILE.jsonl] [--label NAME] [--keep-runs DIR] [key=value ...]\n"
+      "                                                    5-fold decoding protocol; prints the results row\n"
       "  cortex-train bench-step --config FILE [--batch B] [--events E] [--device D] [--dtype T] [--steps N]\n"
       "                                                    time training steps on synthetic events\n"
       "  cortex-train results-table FILE.jsonl ...         the decoding table from eval-protocol --out files\n",
