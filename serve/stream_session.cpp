@@ -39,15 +39,13 @@ void StreamSession::start(http::request<http::string_body> upgrade) {
   ws_.read_message_max(state_.config.max_body_bytes);
   ws_.async_accept(upgrade, [self = shared_from_this()](beast::error_code ec) {
     if (ec) return;
-    if (!self->state_.cache) {
-      self->refuse({Rejection::internal, "this server has no streaming cache"});
-      return self->close(websocket::close_code::internal_error, "no streaming cache");
-    }
     RequestError err;
-    self->stream_ = self->state_.cache->open(err);
+    if (self->state_.cache) self->stream_ = self->state_.cache->open(err);
+    else err = {Rejection::internal, "this server has no streaming cache"};
     if (err) {
       self->state_.count_rejection(err.reason);
-      self->close_after_send_ = true;  // refuse, then close once the message is out
+      // Refuse with a message, then close once it is out.
+      self->close_after_send_ = websocket::close_reason(websocket::close_code::try_again_later, "stream refused");
       self->refuse(err);
       return;
     }
@@ -172,7 +170,8 @@ void StreamSession::send(std::string text) {
 void StreamSession::on_sent(beast::error_code ec) {
   outgoing_.reset();
   if (ec) return;
-  if (close_after_send_) return close(websocket::close_code::try_again_later, "too many streams");
+  if (close_after_send_) return close(static_cast<websocket::close_code>(close_after_send_->code),
+                                        std::string(close_after_send_->reason.data(), close_after_send_->reason.size()));
   read_message();
 }
 

@@ -7,6 +7,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 #include <memory>
+#include <optional>
 
 #include "serve/job.h"
 #include "serve/server_state.h"
@@ -39,7 +40,7 @@ class StreamSession : public Drainable, public std::enable_shared_from_this<Stre
   bool in_flight_ = false;   // a stride is admitted and not yet answered
   bool draining_ = false;
   bool close_sent_ = false;
-  bool close_after_send_ = false;
+  std::optional<boost::beast::websocket::close_reason> close_after_send_;
   uint64_t strides_ = 0;
   std::shared_ptr<std::string> outgoing_;
 };

@@ -141,6 +141,27 @@ TEST_CASE("stream: bad messages get error messages and the stream stays open") {
   CHECK(stream.is_open());
 }
 
+TEST_CASE("stream: beyond max_streams a new stream gets a message and a try-again-later close") {
+  ServerProcess server({"--init", "reference", "--max-streams", "1"});
+  REQUIRE(server.wait_ready());
+  StreamClient first("127.0.0.1", server.port());
+  first.send_text(R"({"end_ms":1000,"units":[1],"times_ms":[990]})");
+  REQUIRE(json::parse(first.receive()).contains("velocity"));
+  StreamClient second("127.0.0.1", server.port());
+  const json refusal = json::parse(second.receive());
+  CHECK(refusal["error"] == "stream_cache_full");
+  CHECK_THROWS_AS(second.receive(), Error);
+  CHECK(second.close_code() == 1013);
+  // The first stream is unaffected, and its slot frees when it closes.
+  first.send_text(R"({"end_ms":1050,"units":[2],"times_ms":[1020]})");
+  CHECK(json::parse(first.receive()).contains("velocity"));
+  first.close();
+  std::this_thread::sleep_for(200ms);
+  StreamClient third("127.0.0.1", server.port());
+  third.send_text(R"({"end_ms":1000,"units":[1],"times_ms":[990]})");
+  CHECK(json::parse(third.receive()).contains("velocity"));
+}
+
 TEST_CASE("floods beyond the queue: HTTP 429 with Retry-After, stream messages, nothing admitted lost") {
   // Cortex-XS on this CPU takes long enough per window for a queue of 2 to overflow.
   ServerProcess server({"--init", "cortex-xs", "--no-warmup", "--no-batching", "--max-batch", "1",
