@@ -27,7 +27,7 @@ std::string path_of(beast::string_view target) {
 }  // namespace
 
 HttpSession::HttpSession(net::ip::tcp::socket socket, ServerState& state)
-    : stream_(std::move(socket)), timer_(stream_.get_executor()), state_(state) {
+    : stream_(std::move(socket)), executor_(stream_.get_executor()), timer_(executor_), state_(state) {
   state_.metrics.set_connections("http", static_cast<double>(++state_.http_connections));
 }
 
@@ -38,11 +38,11 @@ HttpSession::~HttpSession() {
 
 void HttpSession::start() {
   registry_id_ = state_.sessions.add(weak_from_this());
-  net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_request(); });
+  net::dispatch(executor_, [self = shared_from_this()] { self->read_request(); });
 }
 
 void HttpSession::drain() {
-  net::post(stream_.get_executor(), [self = shared_from_this()] {
+  net::post(executor_, [self = shared_from_this()] {
     self->draining_ = true;
     // Idle between requests: nothing admitted is pending, so the connection can go now.
     if (!self->busy_ && !self->request_started_) self->close();
@@ -229,7 +229,7 @@ void HttpSession::handle_decode(const Request& req) {
   const double budget = parsed.deadline_ms.value_or(state_.config.default_deadline_ms);
   job->deadline = arrival + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double, std::milli>(budget));
   job->done = [self = shared_from_this(), arrival, id = parsed.id](JobResult&& r) {
-    net::post(self->stream_.get_executor(), [self, arrival, id, r = std::move(r)]() mutable {
+    net::post(self->executor_, [self, arrival, id, r = std::move(r)]() mutable {
       self->finish_decode(std::move(r), arrival, id);
     });
   };

@@ -37,6 +37,8 @@ class HttpSession : public Drainable, public std::enable_shared_from_this<HttpSe
   void close();
 
   boost::beast::tcp_stream stream_;
+  // The connection's strand, kept apart from stream_, which moves to a StreamSession on upgrade.
+  boost::beast::tcp_stream::executor_type executor_;
   boost::beast::flat_buffer buffer_;
   std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
   boost::asio::steady_timer timer_;
