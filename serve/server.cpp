@@ -107,6 +107,9 @@ void Server::load_and_warm_up() {
     state_->scheduler = scheduler_.get();
     state_->cache = cache_.get();
     state_->ready.store(true);
+    // A drain that began while loading could not stop admission yet (seq_cst: either it saw
+    // ready, or this sees draining).
+    if (state_->draining) scheduler_->stop_admitting();
     state_->metrics.set_ready(!state_->draining);
     log(LogLevel::info, "ready",
         {{"model", state_->model.name}, {"version", state_->model.version}, {"parameters", state_->model.parameters},
@@ -130,7 +133,7 @@ void Server::begin_drain(const char* why) {
   boost::system::error_code ec;
   acceptor_.close(ec);
   signals_.cancel(ec);
-  if (state_->scheduler) state_->scheduler->stop_admitting();
+  if (state_->ready) state_->scheduler->stop_admitting();
   state_->sessions.drain_all();
   drain_deadline_ = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                        std::chrono::duration<double, std::milli>(state_->config.drain_timeout_ms));
@@ -138,7 +141,7 @@ void Server::begin_drain(const char* why) {
 }
 
 void Server::watch_drain() {
-  const size_t outstanding = state_->scheduler ? state_->scheduler->outstanding() : 0;
+  const size_t outstanding = state_->ready ? state_->scheduler->outstanding() : 0;
   const size_t sessions = state_->sessions.size();
   if (outstanding == 0 && sessions == 0) {
     ioc_.stop();
