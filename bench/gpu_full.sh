@@ -6,6 +6,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-out}
 mkdir -p "$OUT"
+OUT=$(realpath "$OUT")
 source scripts/device_env.sh
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/card.txt"
 t0=$SECONDS
@@ -16,7 +17,7 @@ echo "build rc=$rc in $((SECONDS - t0)) s; warnings: $(grep -c 'warning' "$OUT/b
 [ $rc -eq 0 ] || { grep -E "error" "$OUT/build.log" | head -30; exit 1; }
 
 t0=$SECONDS
-(cd build-gpu && timeout 200 ctest --output-on-failure -j 4 > "../$OUT/ctest.log" 2>&1)
+(cd build-gpu && timeout 200 ctest --output-on-failure -j 4 > "$OUT/ctest.log" 2>&1)
 echo "ctest rc=$? in $((SECONDS - t0)) s"
 grep -E "tests passed|Failed|\*\*\*" "$OUT/ctest.log" | head -20
 timeout 60 build-gpu/bin/test_cuda --no-intro --force-colors=0 > "$OUT/test_cuda.log" 2>&1
@@ -35,9 +36,13 @@ timeout 60 build-gpu/bin/cortex-train bench-step --config configs/cortex-s.yaml 
 echo "bench-step:"; tail -4 "$OUT/bench_step.txt"
 
 if [ -z "${SKIP_SERVE:-}" ]; then
+  mkdir -p "$OUT/serve"
   t0=$SECONDS
   CORTEX_DEVICE=cuda:0 RATES="${RATES:-100 400 1600}" SAME_LOAD_RATES="${SAME_LOAD_RATES:-400}" DURATION=8 STREAMS="8" \
-    SLO_MS=10 DEADLINE_MS=50 timeout 170 bash bench/serve_sweep.sh build-gpu --init cortex-s > "$OUT/serving_gpu.md" 2>&1
+    SLO_MS=10 DEADLINE_MS=50 TMPDIR="$OUT/serve" timeout 170 bash bench/serve_sweep.sh build-gpu --init cortex-s \
+    > "$OUT/serving_gpu.md" 2>&1
   echo "serve sweep rc=$? in $((SECONDS - t0)) s"
+  tail -5 "$OUT"/serve/*/*.log 2>/dev/null | tail -20
+  tar czf "$OUT/serve_logs.tgz" -C "$OUT" serve && rm -rf "$OUT/serve"
   cat "$OUT/serving_gpu.md" | tail -30
 fi
