@@ -10,11 +10,14 @@ namespace {
 
 // Out is bool for comparisons (kCompare) and T otherwise. Arithmetic on 16-bit floats runs
 // in FastFloat; comparisons in the CPU kernel's type.
-template <typename T, typename Out, bool kCompare>
+// kOp >= 0 fixes the op at compile time (see with_op); -1 reads it from `op`.
+template <typename T, typename Out, bool kCompare, int kOp = -1>
 struct BinaryElementwise {
   static constexpr size_t N = 3;
-  static constexpr int kVec = vec_for<T, Out>();
+  static constexpr int kVec() { return vec_for<T, Out>(); }
   using C = std::conditional_t<kCompare, math_t<T>, elementwise_math_t<T>>;
+  static constexpr bool kSpecialize = std::is_floating_point_v<compute_t<T>>;
+  static constexpr int kUnroll = kSpecialize ? 4 : 1;
   template <int VEC>
   struct Inputs {
     Vec<T, VEC> a, b;
@@ -24,11 +27,21 @@ struct BinaryElementwise {
   const T* b;
   BinaryOp op;
 
+  template <typename Body>
+  __device__ __forceinline__ void with_op(Body&& body) const {
+    constexpr int first = kCompare ? static_cast<int>(BinaryOp::eq) : 0;
+    constexpr int last = (kCompare ? static_cast<int>(BinaryOp::ge) : static_cast<int>(BinaryOp::tanh_backward)) + 1;
+    dispatch_op<first, last>(static_cast<int>(op), [&](auto k) {
+      body(BinaryElementwise<T, Out, kCompare, decltype(k)::value>{out, a, b, op});
+    });
+  }
+
   __device__ __forceinline__ Out compute(T x, T y) const {
+    const BinaryOp o = kOp >= 0 ? static_cast<BinaryOp>(kOp) : op;
     if constexpr (kCompare) {
-      return scalar::compare<C>(op, dconvert<C>(x), dconvert<C>(y));
+      return scalar::compare<C>(o, dconvert<C>(x), dconvert<C>(y));
     } else {
-      return from_math<T>(scalar::binary<C>(op, to_math<C>(x), to_math<C>(y)));
+      return from_math<T>(scalar::binary<C>(o, to_math<C>(x), to_math<C>(y)));
     }
   }
 

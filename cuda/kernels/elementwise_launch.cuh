@@ -1,6 +1,6 @@
 #pragma once
 // One launcher for every element-wise kernel (unary, binary, where, gather). An
-// element-wise functor F has N operands (the output first), a vector width kVec for
+// element-wise functor F has N operands (the output first), a vector width kVec() for
 // 16-byte accesses of its widest operand, and two device methods:
 //
 //   template <int VEC, typename Index> Inputs<VEC> load(const Index (&row)[N], Index col, unsigned broadcast) const;
@@ -10,6 +10,13 @@
 // element row[k]; bit k of `broadcast` marks an operand with a zero inner stride (read its
 // row[k] element for every column). store computes and writes. Kernels load several
 // vectors before storing any, so that enough bytes are in flight to saturate memory.
+// Where F::kSpecialize, F also has with_op(body), which calls body with a copy of F whose op
+// is a compile-time constant (dispatch_op), and the vectorised kernels run a loop
+// specialised for one op: a run-time switch inside the per-element code makes every
+// unrolled element carry every op, and the instruction cache thrashes (16-bit GELU ran at
+// a quarter of the copy bandwidth). Integer dtypes and the strided path keep the switch,
+// which saves compile time where speed matters less. F::kUnroll vectors per thread are
+// loaded before any is stored.
 //
 // The launcher picks one of three paths:
 //   flat:    every operand contiguous or a broadcast scalar; 16-byte vectors when aligned
@@ -25,11 +32,19 @@
 namespace cortex::cuda {
 
 constexpr int kElementwiseThreads = 256;
-constexpr int kElementwiseUnroll = 4;  // vectors per thread per iteration
+
+// Calls fn(std::integral_constant<int, I>{}) for the I in [First, Last) equal to op.
+template <int First, int Last, typename Fn>
+__device__ __forceinline__ void dispatch_op(int op, Fn&& fn) {
+  if constexpr (First < Last) {
+    if (op == First) fn(std::integral_constant<int, First>{});
+    else dispatch_op<First + 1, Last>(op, fn);
+  }
+}
 
 template <int VEC, typename F>
-__global__ void __launch_bounds__(kElementwiseThreads) elementwise_flat_kernel(F f, int64_t n, unsigned broadcast) {
-  constexpr int U = kElementwiseUnroll;
+__device__ __forceinline__ void elementwise_flat_loop(const F& f, int64_t n, unsigned broadcast) {
+  constexpr int U = F::kUnroll;
   const int64_t row[F::N] = {};
   const int64_t stride = static_cast<int64_t>(blockDim.x) * VEC;  // between a thread's vectors
   const int64_t step = static_cast<int64_t>(gridDim.x) * stride * U;
@@ -55,9 +70,15 @@ __global__ void __launch_bounds__(kElementwiseThreads) elementwise_flat_kernel(F
 }
 
 template <int VEC, typename F>
-__global__ void __launch_bounds__(kElementwiseThreads)
-    elementwise_rows_kernel(F f, StridedIndexer<F::N> outer, int32_t vecs_per_row, int64_t total, unsigned broadcast) {
-  constexpr int U = kElementwiseUnroll;
+__global__ void __launch_bounds__(kElementwiseThreads) elementwise_flat_kernel(F f, int64_t n, unsigned broadcast) {
+  if constexpr (VEC > 1 && F::kSpecialize) f.with_op([&](const auto& g) { elementwise_flat_loop<VEC>(g, n, broadcast); });
+  else elementwise_flat_loop<VEC>(f, n, broadcast);
+}
+
+template <int VEC, typename F, typename Outer>
+__device__ __forceinline__ void elementwise_rows_loop(const F& f, const Outer& outer, int32_t vecs_per_row,
+                                                      int64_t total, unsigned broadcast) {
+  constexpr int U = F::kUnroll;
   const int64_t stride = static_cast<int64_t>(blockDim.x);
   const int64_t step = static_cast<int64_t>(gridDim.x) * stride * U;
   for (int64_t base = static_cast<int64_t>(blockIdx.x) * stride * U + threadIdx.x; base < total; base += step) {
@@ -80,9 +101,18 @@ __global__ void __launch_bounds__(kElementwiseThreads)
   }
 }
 
-template <typename Index, typename F>
-__global__ void __launch_bounds__(kElementwiseThreads) elementwise_strided_kernel(F f, StridedIndexer<F::N> ix, int64_t n) {
-  constexpr int U = kElementwiseUnroll;
+template <int VEC, typename F>
+__global__ void __launch_bounds__(kElementwiseThreads)
+    elementwise_rows_kernel(F f, StridedIndexer<F::N> outer, int32_t vecs_per_row, int64_t total, unsigned broadcast) {
+  if constexpr (F::kSpecialize)
+    f.with_op([&](const auto& g) { elementwise_rows_loop<VEC>(g, outer, vecs_per_row, total, broadcast); });
+  else
+    elementwise_rows_loop<VEC>(f, outer, vecs_per_row, total, broadcast);
+}
+
+template <typename Index, typename F, typename Indexer>
+__device__ __forceinline__ void elementwise_strided_loop(const F& f, const Indexer& ix, int64_t n) {
+  constexpr int U = F::kUnroll;
   const int64_t stride = static_cast<int64_t>(blockDim.x);
   const int64_t step = static_cast<int64_t>(gridDim.x) * stride * U;
   for (int64_t base = static_cast<int64_t>(blockIdx.x) * stride * U + threadIdx.x; base < n; base += step) {
@@ -102,6 +132,11 @@ __global__ void __launch_bounds__(kElementwiseThreads) elementwise_strided_kerne
   }
 }
 
+template <typename Index, typename F>
+__global__ void __launch_bounds__(kElementwiseThreads) elementwise_strided_kernel(F f, StridedIndexer<F::N> ix, int64_t n) {
+  elementwise_strided_loop<Index>(f, ix, n);  // the slow path: one loop for every op
+}
+
 // Runs f over the shape of operands[0] (the output); operands are the tensors in F's order.
 // allow_vec = false keeps to one element at a time (when F reads at offsets the operands'
 // strides don't show).
@@ -109,8 +144,8 @@ template <typename F>
 void launch_elementwise(const F& f, const std::array<const Tensor*, F::N>& operands, const char* name,
                         bool allow_vec = true) {
   constexpr size_t N = F::N;
-  constexpr int VEC = F::kVec;
-  constexpr int U = kElementwiseUnroll;
+  constexpr int VEC = F::kVec();
+  constexpr int U = F::kUnroll;
   const Tensor& out = *operands[0];
   if (out.numel() == 0) return;
   std::array<const Shape*, N> strides;

@@ -12,13 +12,16 @@ namespace {
 template <typename T, typename I>
 struct GatherElementwise {
   static constexpr size_t N = 3;
-  static constexpr int kVec = vec_for<T>();
+  static constexpr int kVec() { return vec_for<T>(); }
   using Elem = T;
   using IndexT = I;
   T* out;
   const I* idx;
   const T* x;
   int64_t x_step;
+
+  static constexpr bool kSpecialize = false;  // no op to specialise for
+  static constexpr int kUnroll = 4;
 
   template <int VEC>
   struct Inputs {
@@ -57,7 +60,7 @@ void launch_gather(const Tensor& x, int64_t dim, const Tensor& idx, const Shape&
   const F f{static_cast<typename F::Elem*>(out.data_ptr()), static_cast<const typename F::IndexT*>(idx.data_ptr()),
             static_cast<const typename F::Elem*>(x.data_ptr()), x.stride(dim)};
   // A vector read at a picked row stays aligned only if the row step keeps it so.
-  launch_elementwise(f, {&out, &idx_view, &x_view}, name, x.stride(dim) % F::kVec == 0);
+  launch_elementwise(f, {&out, &idx_view, &x_view}, name, x.stride(dim) % F::kVec() == 0);
 }
 
 // Visits the unsigned type of x's element size and the index type.

@@ -27,16 +27,23 @@ __global__ void __launch_bounds__(kMaxRowGroup) layernorm_rows_kernel(const T* x
   __shared__ A scratch[32];
   const int lane = threadIdx.x % l.group;
   const int per_block = l.rows_per_block();
+  const int64_t step = static_cast<int64_t>(gridDim.x) * per_block;
+  const int64_t first = static_cast<int64_t>(blockIdx.x) * per_block + threadIdx.x / l.group;
+  RowPrefetch<Tile, T> tx_next;
+  tx_next.start(x, l, first, lane);
   for (int64_t base = static_cast<int64_t>(blockIdx.x) * per_block; base < l.rows;
        base += static_cast<int64_t>(gridDim.x) * per_block) {
     const int64_t row = base + threadIdx.x / l.group;
     const bool active = row < l.rows;
     const T* xr = x + row * l.cols;
     Tile tx;
+    if (l.tiles == 1 && active) {
+      tx_next.take(tx, x, l, row, step, lane);
+    }
     A s = 0;
     for (int tile = 0; tile < l.tiles; ++tile) {
       if (!active) break;
-      tx.load(xr, l, tile, lane);
+      if (l.tiles > 1) tx.load(xr, l, tile, lane);
 #pragma unroll
       for (int i = 0; i < K; ++i)
         if (Tile::valid(l, tile, i, lane))
@@ -107,6 +114,12 @@ __global__ void __launch_bounds__(kMaxRowGroup) layernorm_grad_rows_kernel(const
           partial_w[c] = 0;
           partial_b[c] = 0;
         }
+  const int64_t step = static_cast<int64_t>(gridDim.x) * per_block;
+  const int64_t first = static_cast<int64_t>(blockIdx.x) * per_block + threadIdx.x / l.group;
+  RowPrefetch<Tile, T> tx_next;
+  tx_next.start(x, l, first, lane);
+  RowPrefetch<Tile, T> tg_next;
+  tg_next.start(gy, l, first, lane);
   for (int64_t base = static_cast<int64_t>(blockIdx.x) * per_block; base < l.rows;
        base += static_cast<int64_t>(gridDim.x) * per_block) {
     const int64_t row = base + threadIdx.x / l.group;
@@ -115,11 +128,17 @@ __global__ void __launch_bounds__(kMaxRowGroup) layernorm_grad_rows_kernel(const
     const T* gr = gy + row * l.cols;
     const A mu = active ? A(mean[row]) : A(0), r = active ? A(rstd[row]) : A(0);
     Tile tx, tg, tw;  // w re-read per row (from L1) rather than held in registers
+    if (l.tiles == 1 && active) {
+      tx_next.take(tx, x, l, row, step, lane);
+      tg_next.take(tg, gy, l, row, step, lane);
+    }
     Pair<A> sums{0, 0};  // sum(gh), sum(gh * xhat)
     for (int tile = 0; tile < l.tiles; ++tile) {
       if (!active) break;
-      tx.load(xr, l, tile, lane);
-      tg.load(gr, l, tile, lane);
+      if (l.tiles > 1) {
+        tx.load(xr, l, tile, lane);
+        tg.load(gr, l, tile, lane);
+      }
       tw.load(w, l, tile, lane);
 #pragma unroll
       for (int i = 0; i < K; ++i)
@@ -201,7 +220,7 @@ void cuda_layernorm(const Tensor& x, const Tensor& w, const Tensor& b, double ep
     auto launch = [&](auto vec) {
       constexpr int VEC = decltype(vec)::value;
       const RowLayout l = plan_rows<VEC, row_tile_vectors<VEC>()>(rows, cols, "layer_norm");
-      layernorm_rows_kernel<T, VEC><<<row_grid(l, false), l.threads, 0, current_stream()>>>(
+      layernorm_rows_kernel<T, VEC><<<row_grid(l, sizeof(T) == 2), l.threads, 0, current_stream()>>>(
           static_cast<const T*>(x.data_ptr()), static_cast<const T*>(w.data_ptr()), static_cast<const T*>(b.data_ptr()),
           static_cast<T*>(y.data_ptr()), static_cast<float*>(mean.data_ptr()), static_cast<float*>(rstd.data_ptr()), l,
           eps);

@@ -20,16 +20,23 @@ __global__ void __launch_bounds__(kMaxRowGroup) rmsnorm_rows_kernel(const T* x, 
   __shared__ A scratch[32];
   const int lane = threadIdx.x % l.group;
   const int per_block = l.rows_per_block();
+  const int64_t step = static_cast<int64_t>(gridDim.x) * per_block;
+  const int64_t first = static_cast<int64_t>(blockIdx.x) * per_block + threadIdx.x / l.group;
+  RowPrefetch<Tile, T> tx_next;
+  tx_next.start(x, l, first, lane);
   for (int64_t base = static_cast<int64_t>(blockIdx.x) * per_block; base < l.rows;
        base += static_cast<int64_t>(gridDim.x) * per_block) {
     const int64_t row = base + threadIdx.x / l.group;
     const bool active = row < l.rows;
     const T* xr = x + row * l.cols;
     Tile tx;
+    if (l.tiles == 1 && active) {
+      tx_next.take(tx, x, l, row, step, lane);
+    }
     A ss = 0;
     for (int tile = 0; tile < l.tiles; ++tile) {
       if (!active) break;
-      tx.load(xr, l, tile, lane);
+      if (l.tiles > 1) tx.load(xr, l, tile, lane);
 #pragma unroll
       for (int i = 0; i < K; ++i)
         if (Tile::valid(l, tile, i, lane))
@@ -80,6 +87,12 @@ __global__ void __launch_bounds__(kMaxRowGroup) rmsnorm_grad_rows_kernel(const T
       if (Tile::valid(l, tile, i, lane))
 #pragma unroll
         for (int j = 0; j < VEC; ++j) block_partial[Tile::vec_index(l, tile, i, lane) * VEC + j] = 0;
+  const int64_t step = static_cast<int64_t>(gridDim.x) * per_block;
+  const int64_t first = static_cast<int64_t>(blockIdx.x) * per_block + threadIdx.x / l.group;
+  RowPrefetch<Tile, T> tx_next;
+  tx_next.start(x, l, first, lane);
+  RowPrefetch<Tile, T> tg_next;
+  tg_next.start(gy, l, first, lane);
   for (int64_t base = static_cast<int64_t>(blockIdx.x) * per_block; base < l.rows;
        base += static_cast<int64_t>(gridDim.x) * per_block) {
     const int64_t row = base + threadIdx.x / l.group;
@@ -87,11 +100,17 @@ __global__ void __launch_bounds__(kMaxRowGroup) rmsnorm_grad_rows_kernel(const T
     const T* xr = x + row * l.cols;
     const T* gr = gy + row * l.cols;
     Tile tx, tg, tw;  // w re-read per row (from L1) rather than held in registers
+    if (l.tiles == 1 && active) {
+      tx_next.take(tx, x, l, row, step, lane);
+      tg_next.take(tg, gy, l, row, step, lane);
+    }
     A dot = 0;
     for (int tile = 0; tile < l.tiles; ++tile) {
       if (!active) break;
-      tx.load(xr, l, tile, lane);
-      tg.load(gr, l, tile, lane);
+      if (l.tiles > 1) {
+        tx.load(xr, l, tile, lane);
+        tg.load(gr, l, tile, lane);
+      }
       tw.load(w, l, tile, lane);
 #pragma unroll
       for (int i = 0; i < K; ++i)
@@ -156,7 +175,7 @@ void cuda_rmsnorm(const Tensor& x, const Tensor& w, double eps, const Tensor& y,
     auto launch = [&](auto vec) {
       constexpr int VEC = decltype(vec)::value;
       const RowLayout l = plan_rows<VEC, row_tile_vectors<VEC>()>(rows, cols, "rms_norm");
-      rmsnorm_rows_kernel<T, VEC><<<row_grid(l, false), l.threads, 0, current_stream()>>>(
+      rmsnorm_rows_kernel<T, VEC><<<row_grid(l, sizeof(T) == 2), l.threads, 0, current_stream()>>>(
           static_cast<const T*>(x.data_ptr()), static_cast<const T*>(w.data_ptr()), static_cast<T*>(y.data_ptr()),
           static_cast<float*>(rstd.data_ptr()), l, eps);
     };

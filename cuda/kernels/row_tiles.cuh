@@ -104,6 +104,29 @@ struct RowTile {
   }
 };
 
+// The next row of a group, loaded while the current one is reduced, so that each thread
+// keeps two rows' loads in flight. Only for 16-bit rows of a single tile: f32 rows carry
+// twice the bytes per thread already, and the extra registers would cost them occupancy.
+template <typename Tile, typename T>
+struct RowPrefetch {
+  static constexpr bool kEnabled = sizeof(T) == 2;
+  Tile next;
+  __device__ __forceinline__ void start(const T* base, const RowLayout& l, int64_t row, int lane) {
+    if (kEnabled && l.tiles == 1 && row < l.rows) next.load(base + row * l.cols, l, 0, lane);
+  }
+  // Loads row `row` of a one-tile layout into t: hands over the prefetched row and starts
+  // row + step, or (not enabled) loads it now.
+  __device__ __forceinline__ void take(Tile& t, const T* base, const RowLayout& l, int64_t row, int64_t step,
+                                       int lane) {
+    if constexpr (kEnabled) {
+      t = next;
+      if (row + step < l.rows) next.load(base + (row + step) * l.cols, l, 0, lane);
+    } else {
+      t.load(base + row * l.cols, l, 0, lane);
+    }
+  }
+};
+
 // Sums per-block partial columns partial[g][c] over g in order: the second, deterministic
 // pass of a weight gradient.
 template <typename T, typename A>
@@ -115,12 +138,13 @@ __global__ void column_partials_kernel(const A* partial, int groups, int cols, T
   }
 }
 
-// Grid for a row kernel. Forward kernels cover the rows with a few waves of blocks.
-// Kernels with weight gradients write one partial row per block, so they take about half
-// a resident wave (1024 threads per SM): enough parallelism, little partial traffic.
-inline unsigned row_grid(const RowLayout& l, bool weight_partials) {
+// Grid for a row kernel. With weight-gradient partials (one partial row per block) or
+// prefetching (each row group must walk several rows for the next row's loads to overlap
+// the current row's reduction), about 1024 threads per SM, what the kernels' registers
+// allow; otherwise a few waves of blocks.
+inline unsigned row_grid(const RowLayout& l, bool partials_or_prefetch) {
   const int64_t needed = ceil_div(l.rows, l.rows_per_block());
-  const int64_t cap = int64_t{sm_count()} * std::max(1, (weight_partials ? 1024 : 2048 * 8) / l.threads);
+  const int64_t cap = int64_t{sm_count()} * std::max(1, (partials_or_prefetch ? 1024 : 2048 * 8) / l.threads);
   return static_cast<unsigned>(std::max<int64_t>(1, std::min(needed, cap)));
 }
 

@@ -42,16 +42,23 @@ __global__ void __launch_bounds__(kMaxRowGroup) softmax_rows_kernel(const T* x, 
   __shared__ MaxSum<A> scratch[32];
   const int lane = threadIdx.x % l.group;
   const int per_block = l.rows_per_block();
+  const int64_t step = static_cast<int64_t>(gridDim.x) * per_block;
+  const int64_t first = static_cast<int64_t>(blockIdx.x) * per_block + threadIdx.x / l.group;
+  RowPrefetch<Tile, T> t_next;
+  t_next.start(x, l, first, lane);
   for (int64_t base = static_cast<int64_t>(blockIdx.x) * per_block; base < l.rows;
        base += static_cast<int64_t>(gridDim.x) * per_block) {
     const int64_t row = base + threadIdx.x / l.group;
     const bool active = row < l.rows;
     const T* xr = x + row * l.cols;
     Tile t;
+    if (l.tiles == 1 && active) {
+      t_next.take(t, x, l, row, step, lane);
+    }
     MaxSum<A> st{-std::numeric_limits<A>::infinity(), A(0)};
     for (int tile = 0; tile < l.tiles; ++tile) {
       if (!active) break;
-      t.load(xr, l, tile, lane);
+      if (l.tiles > 1) t.load(xr, l, tile, lane);
       A m = st.max;
 #pragma unroll
       for (int i = 0; i < K; ++i)
@@ -101,6 +108,12 @@ __global__ void __launch_bounds__(kMaxRowGroup) softmax_grad_rows_kernel(const T
   __shared__ A scratch[32];
   const int lane = threadIdx.x % l.group;
   const int per_block = l.rows_per_block();
+  const int64_t step = static_cast<int64_t>(gridDim.x) * per_block;
+  const int64_t first = static_cast<int64_t>(blockIdx.x) * per_block + threadIdx.x / l.group;
+  RowPrefetch<Tile, T> ty_next;
+  ty_next.start(y, l, first, lane);
+  RowPrefetch<Tile, T> tg_next;
+  tg_next.start(gy, l, first, lane);
   for (int64_t base = static_cast<int64_t>(blockIdx.x) * per_block; base < l.rows;
        base += static_cast<int64_t>(gridDim.x) * per_block) {
     const int64_t row = base + threadIdx.x / l.group;
@@ -108,11 +121,17 @@ __global__ void __launch_bounds__(kMaxRowGroup) softmax_grad_rows_kernel(const T
     const T* yr = y + row * l.cols;
     const T* gr = gy + row * l.cols;
     Tile ty, tg;
+    if (l.tiles == 1 && active) {
+      ty_next.take(ty, y, l, row, step, lane);
+      tg_next.take(tg, gy, l, row, step, lane);
+    }
     A s = 0;
     for (int tile = 0; tile < l.tiles; ++tile) {
       if (!active) break;
-      tg.load(gr, l, tile, lane);
-      if (!log_output) ty.load(yr, l, tile, lane);
+      if (l.tiles > 1) {
+        tg.load(gr, l, tile, lane);
+        if (!log_output) ty.load(yr, l, tile, lane);
+      }
 #pragma unroll
       for (int i = 0; i < K; ++i)
         if (Tile::valid(l, tile, i, lane))
@@ -124,8 +143,10 @@ __global__ void __launch_bounds__(kMaxRowGroup) softmax_grad_rows_kernel(const T
     if (!active) continue;
     T* out = gx + row * l.cols;
     for (int tile = 0; tile < l.tiles; ++tile) {
-      if (l.tiles > 1) tg.load(gr, l, tile, lane);
-      if (l.tiles > 1 || log_output) ty.load(yr, l, tile, lane);
+      if (l.tiles > 1) {
+        tg.load(gr, l, tile, lane);
+        ty.load(yr, l, tile, lane);
+      }
 #pragma unroll
       for (int i = 0; i < K; ++i) {
         if (!Tile::valid(l, tile, i, lane)) continue;
@@ -152,7 +173,7 @@ void cuda_softmax(const Tensor& x, const Tensor& out, bool log) {
     auto launch = [&](auto vec) {
       constexpr int VEC = decltype(vec)::value;
       const RowLayout l = plan_rows<VEC, row_tile_vectors<VEC>()>(rows, cols, "softmax");
-      softmax_rows_kernel<T, VEC><<<row_grid(l, false), l.threads, 0, current_stream()>>>(px, po, l, log);
+      softmax_rows_kernel<T, VEC><<<row_grid(l, sizeof(T) == 2), l.threads, 0, current_stream()>>>(px, po, l, log);
     };
     if (rows_vectorizable<T>(cols, {px, po})) launch(std::integral_constant<int, 16 / sizeof(T)>{});
     else launch(std::integral_constant<int, 1>{});
@@ -172,7 +193,7 @@ void cuda_softmax_backward(const Tensor& y, const Tensor& gy, const Tensor& gx, 
     auto launch = [&](auto vec) {
       constexpr int VEC = decltype(vec)::value;
       const RowLayout l = plan_rows<VEC, row_tile_vectors_backward<VEC>()>(rows, cols, "softmax_backward");
-      softmax_grad_rows_kernel<T, VEC><<<row_grid(l, false), l.threads, 0, current_stream()>>>(py, pg, po, l, log);
+      softmax_grad_rows_kernel<T, VEC><<<row_grid(l, sizeof(T) == 2), l.threads, 0, current_stream()>>>(py, pg, po, l, log);
     };
     if (rows_vectorizable<T>(cols, {py, pg, po})) launch(std::integral_constant<int, 16 / sizeof(T)>{});
     else launch(std::integral_constant<int, 1>{});

@@ -8,11 +8,14 @@
 namespace cortex::cuda {
 namespace {
 
-template <typename T>
+// kOp >= 0 fixes the op at compile time (see with_op); -1 reads it from `op`.
+template <typename T, int kOp = -1>
 struct UnaryElementwise {
   static constexpr size_t N = 2;
-  static constexpr int kVec = vec_for<T>();
+  static constexpr int kVec() { return vec_for<T>(); }
   using C = elementwise_math_t<T>;
+  static constexpr bool kSpecialize = std::is_floating_point_v<compute_t<T>>;
+  static constexpr int kUnroll = kSpecialize ? 4 : 1;
   template <int VEC>
   struct Inputs {
     Vec<T, VEC> x;
@@ -22,6 +25,13 @@ struct UnaryElementwise {
   UnaryOp op;
   C alpha;
 
+  template <typename Body>
+  __device__ __forceinline__ void with_op(Body&& body) const {
+    dispatch_op<0, static_cast<int>(UnaryOp::clamp_max) + 1>(static_cast<int>(op), [&](auto k) {
+      body(UnaryElementwise<T, decltype(k)::value>{out, in, op, alpha});
+    });
+  }
+
   template <int VEC, typename Index>
   __device__ __forceinline__ Inputs<VEC> load(const Index (&row)[N], Index col, unsigned broadcast) const {
     const bool bx = broadcast & 2u;
@@ -29,9 +39,10 @@ struct UnaryElementwise {
   }
   template <int VEC, typename Index>
   __device__ __forceinline__ void store(const Index (&row)[N], Index col, const Inputs<VEC>& a) const {
+    const UnaryOp o = kOp >= 0 ? static_cast<UnaryOp>(kOp) : op;
     Vec<T, VEC> y;
 #pragma unroll
-    for (int i = 0; i < VEC; ++i) y.v[i] = from_math<T>(scalar::unary<C>(op, to_math<C>(a.x.v[i]), alpha));
+    for (int i = 0; i < VEC; ++i) y.v[i] = from_math<T>(scalar::unary<C>(o, to_math<C>(a.x.v[i]), alpha));
     store_vec<VEC>(out + row[0] + col, y);
   }
 };

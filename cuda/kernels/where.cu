@@ -8,11 +8,14 @@ namespace {
 template <typename T>
 struct WhereElementwise {
   static constexpr size_t N = 4;
-  static constexpr int kVec = vec_for<T>();
+  static constexpr int kVec() { return vec_for<T>(); }
   T* out;
   const bool* cond;
   const T* a;
   const T* b;
+
+  static constexpr bool kSpecialize = false;  // no op to specialise for
+  static constexpr int kUnroll = 4;
 
   template <int VEC>
   struct Inputs {
