@@ -234,6 +234,7 @@ void HttpSession::handle_decode(const Request& req) {
     });
   };
   err = state_.scheduler->submit(job);
+  if (!err) state_.metrics.count_admitted("decode");
   if (err) {
     state_.count_rejection(err.reason);
     Response res{http::status::too_many_requests, req.version()};

@@ -18,6 +18,10 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
   auto& r = *registry_;
   requests_ = &BuildCounter().Name("cortex_requests_total").Help("Requests answered, by endpoint and HTTP status").Register(r);
   rejections_ = &BuildCounter().Name("cortex_rejections_total").Help("Requests refused, by reason").Register(r);
+  admitted_ = &BuildCounter()
+                   .Name("cortex_admitted_total")
+                   .Help("Requests admitted to the queue, by endpoint (each is answered exactly once)")
+                   .Register(r);
   latency_ = &BuildHistogram()
                   .Name("cortex_request_latency_seconds")
                   .Help("End-to-end latency of decode requests and stream strides, from admission to reply")
@@ -68,6 +72,8 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
 void Metrics::count_request(const std::string& endpoint, int status) {
   requests_->Add({{"endpoint", endpoint}, {"status", std::to_string(status)}}).Increment();
 }
+
+void Metrics::count_admitted(const std::string& endpoint) { admitted_->Add({{"endpoint", endpoint}}).Increment(); }
 
 void Metrics::count_rejection(Rejection reason) { rejections_->Add({{"reason", rejection_name(reason)}}).Increment(); }
 

@@ -22,6 +22,7 @@ class Metrics {
   static const prometheus::Histogram::BucketBoundaries& latency_buckets();
 
   void count_request(const std::string& endpoint, int status);
+  void count_admitted(const std::string& endpoint);
   void count_rejection(Rejection reason);
   void observe_latency(const std::string& endpoint, double total_s);
   void observe_queue_wait(double seconds) { queue_wait_->Observe(seconds); }
@@ -45,6 +46,7 @@ class Metrics {
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>* requests_;
   prometheus::Family<prometheus::Counter>* rejections_;
+  prometheus::Family<prometheus::Counter>* admitted_;
   prometheus::Family<prometheus::Histogram>* latency_;
   prometheus::Family<prometheus::Counter>* deadline_misses_;
   prometheus::Family<prometheus::Gauge>* device_memory_;

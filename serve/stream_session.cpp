@@ -128,7 +128,10 @@ void StreamSession::on_message(beast::error_code ec) {
     };
     in_flight_ = true;
     err = state_.scheduler->submit(job);
-    if (!err) return;  // the reply goes out from finish_stride
+    if (!err) {
+      state_.metrics.count_admitted("stream");
+      return;  // the reply goes out from finish_stride
+    }
     in_flight_ = false;
   }
   state_.count_rejection(err.reason);

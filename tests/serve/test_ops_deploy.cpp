@@ -66,6 +66,7 @@ TEST_CASE("ops-deploy: the Grafana dashboard is valid JSON and only uses metrics
   // Every family the server registers, as the exposition names them.
   Metrics m;
   m.count_request("decode", 200);
+  m.count_admitted("decode");
   m.count_rejection(Rejection::queue_full);
   m.count_deadline_miss("expired_in_queue");
   m.set_device_memory("parameters", 1);

@@ -230,7 +230,20 @@ TEST_CASE("SIGTERM drains: admitted requests finish, streams get a close frame, 
   }
   // A stride in flight when the signal comes.
   stream.send_text(R"({"end_ms":1050,"units":[2],"times_ms":[1020]})");
-  std::this_thread::sleep_for(300ms);  // everything admitted
+  {
+    // The signal comes once all seven are admitted (the first stride was admitted earlier).
+    HttpClient probe("127.0.0.1", server.port(), 30s);
+    auto admitted = [&](const std::string& m, const char* endpoint) {
+      const std::string key = std::string("cortex_admitted_total{endpoint=\"") + endpoint + "\"} ";
+      const size_t at = m.find(key);
+      return at == std::string::npos ? 0.0 : std::stod(m.substr(at + key.size()));
+    };
+    for (int i = 0; i < 600; ++i) {
+      const std::string m = probe.get("/metrics").body;
+      if (admitted(m, "decode") >= 6 && admitted(m, "stream") >= 2) break;
+      std::this_thread::sleep_for(50ms);
+    }
+  }
   server.signal(SIGTERM);
   const json stride = json::parse(stream.receive());
   CHECK(stride.contains("velocity"));
@@ -315,4 +328,11 @@ TEST_CASE("--model with a missing file: the server says why and exits non-zero")
   const std::string log = server.log();
   CHECK(log.find("load_failed") != std::string::npos);
   CHECK(log.find("/nonexistent/model.safetensors") != std::string::npos);
+}
+
+TEST_CASE("SIGTERM while the model is still loading: exits 0 without serving") {
+  ServerProcess server({"--init", "cortex-xs"});
+  server.signal(SIGTERM);
+  CHECK(server.wait_exit(120s) == 0);
+  CHECK(server.log().find("\"reason\":\"SIGTERM\"") != std::string::npos);
 }
