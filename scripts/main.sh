@@ -43,7 +43,7 @@ build/bin/cortex-loadgen --port "$port" --mode closed --concurrency 4 --duration
   | tee "$run_dir/load_http.txt"
 build/bin/cortex-loadgen --port "$port" --mode stream --streams 1 --duration 5 --warmup 1 --slo-ms 2000 \
   | tee "$run_dir/load_stream.txt"
-curl -s "http://127.0.0.1:$port/metrics" | grep -E "^cortex_(requests_total|deadline_misses|stream_cache_hit)" | head -20 || true
+curl -s "http://127.0.0.1:$port/metrics" | grep -E "^cortex_(requests_total|deadline_misses_total|cache_hit_rate|cache_pages|batch_size_(sum|count))" | head -20 || true
 
 echo "== drain"
 kill -TERM $server
