@@ -8,12 +8,13 @@
 #                                                          #        | cortex-xs-pretrain (500 masked-spike steps first)
 #
 # `protocol` runs every (protocol, seed, fold) of the 5-fold protocol as its own process,
-# all at once on the one GPU (3 seeds x 5 folds = 15 per protocol), and writes
-# $OUT/decoding-MODEL.jsonl (one line per process). On this machine (CPU):
+# MAX_JOBS at a time on the one GPU (3 seeds x 5 folds = 15 per protocol), and writes
+# $OUT/decoding-MODEL.jsonl (one line per finished process). On this machine (CPU):
 #   cortex-train results-table bench/results/decoding-cpu.jsonl decoding-*.jsonl
-# pools them into the table. Recipes (steps, batch, rates) are the RECIPE_* lines below; a
-# process still running at LIMIT_S seconds is stopped and reported, so one call stays
-# inside the device's 10-minute command limit.
+# pools them into the table. Recipes (steps, batch, rates) are the RECIPE_* lines below.
+# Whatever still runs LIMIT_S seconds after the call started is stopped and reported (and
+# parts not started by then are listed), so one call stays inside the device's 10-minute
+# command limit; rerun those parts with SEED_LIST / FOLD_LIST.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-bench-out}
@@ -22,6 +23,8 @@ BIN=${BIN:-build-gpu/bin/cortex-train}
 DEVICE=${DEVICE:-cuda}
 LIMIT_S=${LIMIT_S:-540}
 SEEDS=${SEEDS:-3}
+MAX_JOBS=${MAX_JOBS:-15}  # processes at once on the one GPU (each holds its own CUDA context)
+# SEED_LIST="1 2" / FOLD_LIST="3 4" rerun only some parts (e.g. those a call could not finish).
 EXTRA=${EXTRA:-}  # overrides applied after the recipe, e.g. EXTRA="train.steps=400"
 env_setup() { if [ "$DEVICE" != cpu ]; then source scripts/device_env.sh; fi; }
 
@@ -68,29 +71,40 @@ case "${1:-}" in
     [ "$model" = gru ] && dtype=f32  # the GRU's recurrence is latency-bound, not matmul-bound
     [ "$DEVICE" = cpu ] && dtype=f32
     work=$(mktemp -d)
-    pids=()
+    deadline=$((SECONDS + LIMIT_S))
+    declare -A tags=()
+    failed=0
+    reap() {  # waits for one finished process and reports it unless it wrote its result
+      local pid rc=0
+      wait -n -p pid || rc=$?
+      if [ "$rc" != 0 ] || [ ! -s "$work/${tags[$pid]}.jsonl" ]; then
+        echo "FAILED or stopped (exit $rc): ${tags[$pid]}"
+        tail -3 "$work/${tags[$pid]}.log"
+        failed=1
+      fi
+      unset "tags[$pid]"
+    }
     for protocol in $protocols; do
       batch=16
       [ "$protocol" = causal ] && case "$model" in cortex-*) batch=64 ;; esac
-      for seed in $(seq 0 $((SEEDS - 1))); do
-        for fold in 0 1 2 3 4; do
+      for seed in ${SEED_LIST:-$(seq 0 $((SEEDS - 1)))}; do
+        for fold in ${FOLD_LIST:-0 1 2 3 4}; do
+          while [ "${#tags[@]}" -ge "$MAX_JOBS" ]; do reap; done
+          left=$((deadline - SECONDS))
+          [ "$left" -gt 30 ] || { echo "no time left for $label-$protocol-s$seed-f$fold"; failed=1; continue; }
           tag="$label-$protocol-s$seed-f$fold"
-          OMP_NUM_THREADS=1 timeout "$LIMIT_S" "$BIN" eval-protocol --model "$model" --protocol "$protocol" \
+          OMP_NUM_THREADS=1 timeout "$left" "$BIN" eval-protocol --model "$model" --protocol "$protocol" \
             --seeds 1 seed="$seed" --folds "$fold" device="$DEVICE" dtype="$dtype" train.batch_size="$batch" $recipe $EXTRA \
             --label "$label" --out "$work/$tag.jsonl" > "$work/$tag.log" 2>&1 &
-          pids+=("$!:$tag")
+          tags[$!]=$tag
         done
       done
     done
-    failed=0
-    for entry in "${pids[@]}"; do
-      pid=${entry%%:*}; tag=${entry#*:}
-      if ! wait "$pid"; then echo "FAILED or stopped at ${LIMIT_S}s: $tag"; tail -3 "$work/$tag.log"; failed=1; fi
-    done
+    while [ "${#tags[@]}" -gt 0 ]; do reap; done
     cat "$work"/*.jsonl > "$OUT/decoding-$label.jsonl" 2>/dev/null || true
     cat "$work"/*.log > "$OUT/decoding-$label.log"
     grep -h "R^2" "$work"/*.log | head -40
-    echo "results: $OUT/decoding-$label.jsonl ($(wc -l < "$OUT/decoding-$label.jsonl") of ${#pids[@]} parts)"
+    echo "results: $OUT/decoding-$label.jsonl ($(wc -l < "$OUT/decoding-$label.jsonl") parts)"
     exit $failed
     ;;
   *)
