@@ -5,30 +5,14 @@
 #include "cuda/runtime.h"
 #include "engine/factory.h"
 #include "ops/kernels.h"
+#include "ops/matrix_layout.h"
 
 namespace cortex::cuda {
 namespace {
 
-// How cuBLASLt can read a strided [rows, cols] matrix, if it can.
-struct MatrixView {
-  bool ok = false;
-  bool transposed = false;
-  int64_t ld = 0;
-};
+using MatrixView = MatrixLayout;
 
-MatrixView matrix_view(int64_t rows, int64_t cols, int64_t row_stride, int64_t col_stride) {
-  if (col_stride == 1 || cols == 1) {
-    const int64_t ld = rows == 1 ? std::max<int64_t>(cols, 1) : row_stride;
-    if (ld >= std::max<int64_t>(cols, 1)) return {true, false, ld};
-  }
-  if (row_stride == 1 || rows == 1) {
-    const int64_t ld = cols == 1 ? std::max<int64_t>(rows, 1) : col_stride;
-    if (ld >= std::max<int64_t>(rows, 1)) return {true, true, ld};
-  }
-  return {};
-}
-
-MatrixView view_of(const Tensor& t) { return matrix_view(t.size(1), t.size(2), t.stride(1), t.stride(2)); }
+MatrixView view_of(const Tensor& t) { return matrix_layout(t.size(1), t.size(2), t.stride(1), t.stride(2)); }
 
 GemmOperand operand(const Tensor& t, const MatrixView& v, int64_t batch) {
   return {t.data_ptr(), v.ld, batch > 1 ? t.stride(0) : 0, v.transposed};

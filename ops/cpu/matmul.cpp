@@ -3,28 +3,10 @@
 
 #include "engine/factory.h"
 #include "ops/kernels.h"
+#include "ops/matrix_layout.h"
 
 namespace cortex {
 namespace {
-
-// How BLAS should read a strided [rows, cols] matrix without copying, if it can.
-struct BlasView {
-  bool ok = false;
-  bool transposed = false;
-  int64_t ld = 0;
-};
-
-BlasView blas_view(int64_t rows, int64_t cols, int64_t row_stride, int64_t col_stride) {
-  if (col_stride == 1 || cols == 1) {
-    const int64_t ld = rows == 1 ? std::max<int64_t>(cols, 1) : row_stride;
-    if (ld >= std::max<int64_t>(cols, 1)) return {true, false, ld};
-  }
-  if (row_stride == 1 || rows == 1) {
-    const int64_t ld = cols == 1 ? std::max<int64_t>(rows, 1) : col_stride;
-    if (ld >= std::max<int64_t>(rows, 1)) return {true, true, ld};
-  }
-  return {};
-}
 
 template <typename T>
 void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, int64_t lda, const T* b, int64_t ldb,
@@ -40,12 +22,12 @@ template <typename T>
 void matmul_blas(const Tensor& a, const Tensor& b, const Tensor& out, bool accumulate) {
   // Operands BLAS cannot read as they are get a contiguous copy.
   Tensor ac = a, bc = b;
-  if (!blas_view(a.size(1), a.size(2), a.stride(1), a.stride(2)).ok) ac = contiguous_copy(a);
-  if (!blas_view(b.size(1), b.size(2), b.stride(1), b.stride(2)).ok) bc = contiguous_copy(b);
+  if (!matrix_layout(a.size(1), a.size(2), a.stride(1), a.stride(2)).ok) ac = contiguous_copy(a);
+  if (!matrix_layout(b.size(1), b.size(2), b.stride(1), b.stride(2)).ok) bc = contiguous_copy(b);
   const bool out_direct = out.stride(2) == 1 || out.size(2) == 1;
   Tensor oc = out_direct ? out : contiguous_copy(out);
-  const BlasView va = blas_view(ac.size(1), ac.size(2), ac.stride(1), ac.stride(2));
-  const BlasView vb = blas_view(bc.size(1), bc.size(2), bc.stride(1), bc.stride(2));
+  const MatrixLayout va = matrix_layout(ac.size(1), ac.size(2), ac.stride(1), ac.stride(2));
+  const MatrixLayout vb = matrix_layout(bc.size(1), bc.size(2), bc.stride(1), bc.stride(2));
   const int64_t m = out.size(1), n = out.size(2), k = a.size(2);
   const int64_t ldc = m == 1 ? std::max<int64_t>(n, 1) : oc.stride(1);
   const T* pa = static_cast<const T*>(ac.data_ptr());
