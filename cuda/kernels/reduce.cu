@@ -18,6 +18,7 @@
 #include "cuda/kernels/strided_indexer.cuh"
 #include "cuda/kernels/vector_access.cuh"
 #include "engine/factory.h"
+#include "ops/reduction_layout.h"
 #include "ops/kernels.h"
 
 namespace cortex::cuda {
@@ -155,24 +156,6 @@ __global__ void reduce_finish_kernel(const A* partial, T* out, KeptView kept, in
   }
 }
 
-// The reduced dims of x as one strided sub-view, the kept dims (with out's strides) as another.
-struct ReductionLayout {
-  Shape kept_shape, kept_out_strides, kept_x_strides, reduced_shape, reduced_strides;
-  ReductionLayout(const Tensor& x, const Tensor& out, const std::vector<int64_t>& dims) {
-    size_t r = 0;
-    for (int64_t d = 0; d < x.dim(); ++d) {
-      if (r < dims.size() && dims[r] == d) {
-        reduced_shape.push_back(x.size(d));
-        reduced_strides.push_back(x.stride(d));
-        ++r;
-      } else {
-        kept_shape.push_back(x.size(d));
-        kept_out_strides.push_back(out.stride(d));
-        kept_x_strides.push_back(x.stride(d));
-      }
-    }
-  }
-};
 
 template <size_t N>
 StridedIndexer<N> make_indexer(const StridedPlan<N>& plan, const char* op) {

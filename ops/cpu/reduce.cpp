@@ -4,27 +4,10 @@
 
 #include "engine/strided_loop.h"
 #include "ops/kernels.h"
+#include "ops/reduction_layout.h"
 
 namespace cortex {
 namespace {
-
-// The reduced dims of x as their own strided sub-view, and the kept dims as another.
-struct ReductionSplit {
-  Shape kept_shape, kept_strides, reduced_shape, reduced_strides;
-  ReductionSplit(const Tensor& x, const std::vector<int64_t>& dims) {
-    size_t r = 0;
-    for (int64_t d = 0; d < x.dim(); ++d) {
-      if (r < dims.size() && dims[r] == d) {
-        reduced_shape.push_back(x.size(d));
-        reduced_strides.push_back(x.stride(d));
-        ++r;
-      } else {
-        kept_shape.push_back(x.size(d));
-        kept_strides.push_back(x.stride(d));
-      }
-    }
-  }
-};
 
 template <typename T>
 using acc_t = std::conditional_t<std::is_floating_point_v<compute_t<T>>, double, int64_t>;
@@ -36,16 +19,7 @@ bool is_nan(A v) {
 }
 
 void cpu_reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>& dims, const Tensor& out) {
-  const ReductionSplit split(x, dims);
-  // out's kept dims in the same order as split.kept_*.
-  Shape out_kept_strides;
-  for (int64_t d = 0, r = 0; d < x.dim(); ++d) {
-    if (r < static_cast<int64_t>(dims.size()) && dims[static_cast<size_t>(r)] == d) {
-      ++r;
-      continue;
-    }
-    out_kept_strides.push_back(out.stride(d));
-  }
+  const ReductionLayout split(x, out, dims);
   const StridedPlan<1> reduced_plan(split.reduced_shape, {&split.reduced_strides});
   const int64_t reduced_rows = reduced_plan.num_rows(), reduced_len = reduced_plan.row_length();
   const int64_t reduced_inner = reduced_plan.inner_strides()[0];
@@ -55,7 +29,7 @@ void cpu_reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>& dims, 
     using A = acc_t<T>;
     const T* in = static_cast<const T*>(x.data_ptr());
     T* o = static_cast<T*>(out.data_ptr());
-    for_each_row<2>(split.kept_shape, {&out_kept_strides, &split.kept_strides}, [&](auto off, int64_t n, auto st) {
+    for_each_row<2>(split.kept_shape, {&split.kept_out_strides, &split.kept_x_strides}, [&](auto off, int64_t n, auto st) {
       for (int64_t j = 0; j < n; ++j) {
         const T* base = in + off[1] + j * st[1];
         A acc = op == ReduceOp::sum ? A(0) : static_cast<A>(convert<compute_t<T>>(base[0]));
@@ -76,17 +50,14 @@ void cpu_reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>& dims, 
 }
 
 void cpu_argmax(const Tensor& x, int64_t dim, const Tensor& out) {
-  const ReductionSplit split(x, {dim});
-  Shape out_kept_strides;
-  for (int64_t d = 0; d < x.dim(); ++d)
-    if (d != dim) out_kept_strides.push_back(out.stride(d));
+  const ReductionLayout split(x, out, {dim});
   const int64_t len = x.size(dim), stride = x.stride(dim);
   visit_dtype(x.dtype(), "argmax", [&](auto tag) {
     using T = typename decltype(tag)::type;
     using C = compute_t<T>;
     const T* in = static_cast<const T*>(x.data_ptr());
     int64_t* o = static_cast<int64_t*>(out.data_ptr());
-    for_each_row<2>(split.kept_shape, {&out_kept_strides, &split.kept_strides}, [&](auto off, int64_t n, auto st) {
+    for_each_row<2>(split.kept_shape, {&split.kept_out_strides, &split.kept_x_strides}, [&](auto off, int64_t n, auto st) {
       for (int64_t j = 0; j < n; ++j) {
         const T* base = in + off[1] + j * st[1];
         int64_t best = 0;
