@@ -1,29 +1,32 @@
 #include "nn/baselines/cholesky.h"
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "engine/error.h"
+
+// LAPACK's Cholesky from the OpenBLAS the project links (LP64: Fortran INTEGER is int).
+extern "C" void dpotrf_(const char* uplo, const int* n, double* a, const int* lda, int* info);
 
 namespace cortex::nn {
 
 bool cholesky_factor(std::vector<double>& a, int64_t n) {
   CORTEX_CHECK(static_cast<int64_t>(a.size()) == n * n, "cholesky_factor", "expected ", n * n, " values for ", n,
                " x ", n, ", got ", a.size());
-  // Row-oriented Cholesky-Banachiewicz: row i of L from rows 0..i-1 (contiguous dot products).
+  CORTEX_CHECK(n <= std::numeric_limits<int>::max(), "cholesky_factor", n, " x ", n, " exceeds LAPACK's int sizes");
+  if (n == 0) return true;
+  // Row-major lower triangle = column-major upper triangle of the same memory, so LAPACK's
+  // blocked 'U' factorisation (A = U^T U) leaves exactly our row-major L (A = L L^T).
+  const char uplo = 'U';
+  const int order = static_cast<int>(n);
+  int info = 0;
+  dpotrf_(&uplo, &order, a.data(), &order, &info);
+  CORTEX_CHECK(info >= 0, "cholesky_factor", "LAPACK dpotrf rejected argument ", -info);
+  if (info > 0) return false;  // the leading minor of order `info` is not positive definite
   for (int64_t i = 0; i < n; ++i) {
-    double* li = &a[static_cast<size_t>(i * n)];
-    for (int64_t j = 0; j <= i; ++j) {
-      const double* lj = &a[static_cast<size_t>(j * n)];
-      double s = li[j];
-      for (int64_t k = 0; k < j; ++k) s -= li[k] * lj[k];
-      if (j == i) {
-        if (!(s > 0.0) || !std::isfinite(s)) return false;
-        li[i] = std::sqrt(s);
-      } else {
-        li[j] = s / lj[j];
-      }
-    }
-    for (int64_t j = i + 1; j < n; ++j) li[j] = 0.0;
+    if (!std::isfinite(a[static_cast<size_t>(i * n + i)])) return false;
+    std::fill(a.begin() + i * n + i + 1, a.begin() + (i + 1) * n, 0.0);
   }
   return true;
 }
