@@ -64,6 +64,22 @@ CORTEX_KERNEL_TABLE(layernorm_backward_kernel,
                     void(const Tensor& x, const Tensor& w, const Tensor& mean, const Tensor& rstd, const Tensor& gy,
                          const Tensor& gx, const Tensor& gw, const Tensor& gb));
 
+// Packed variable-length attention: sample b's queries, rows [q_offsets[b], q_offsets[b+1]) of
+// q and out [Nq, H, D], attend to its keys, rows [k_offsets[b], k_offsets[b+1]) of k and v
+// [Nk, H, D]: out = softmax(q k^T * scale) v per sample and head. All contiguous, one dtype;
+// offsets are validated host vectors of B+1 entries (from 0, non-decreasing, ending at Nq
+// and Nk). lse [Nq, H] (f32; f64 for f64 inputs) gets the natural log-sum-exp of each row's
+// scaled scores. A sample without keys gets out = 0 and lse = 0.
+CORTEX_KERNEL_TABLE(segmented_attention_kernel,
+                    void(const Tensor& q, const std::vector<int64_t>& q_offsets, const Tensor& k, const Tensor& v,
+                         const std::vector<int64_t>& k_offsets, double scale, const Tensor& out, const Tensor& lse));
+// Its gradients from the forward's out and lse and gout (all contiguous): gq, gk, gv written
+// (zero for rows whose sample has no keys, resp. no queries), deterministically.
+CORTEX_KERNEL_TABLE(segmented_attention_backward_kernel,
+                    void(const Tensor& q, const std::vector<int64_t>& q_offsets, const Tensor& k, const Tensor& v,
+                         const std::vector<int64_t>& k_offsets, double scale, const Tensor& out, const Tensor& lse,
+                         const Tensor& gout, const Tensor& gq, const Tensor& gk, const Tensor& gv));
+
 // out = x.index_select(dim, idx): out has x's shape with idx.numel() at dim; idx is i32/i64,
 // already checked to lie in range.
 CORTEX_KERNEL_TABLE(index_select_kernel, void(const Tensor& x, int64_t dim, const Tensor& idx, const Tensor& out));

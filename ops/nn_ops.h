@@ -28,4 +28,13 @@ Tensor embedding(const Tensor& ids, const Tensor& table);
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                     const Tensor& key_padding_mask = Tensor(), double scale = 0.0);
 
+// Attention over packed samples of different lengths, in one fused op: q [Nq, H, D], k and
+// v [Nk, H, D] (any strides); sample b owns query rows [q_offsets[b], q_offsets[b+1]) and key
+// rows [k_offsets[b], k_offsets[b+1]) (host vectors of B+1 entries from 0, non-decreasing,
+// ending at Nq and Nk). Returns [Nq, H, D]: softmax(q k^T * scale) v per sample and head;
+// a sample without keys gets zeros (and passes no gradient). scale 0 means 1/sqrt(D).
+// f32/bf16/f16 (and f64 on the CPU); the CUDA kernels take D <= 128.
+Tensor segmented_attention(const Tensor& q, const std::vector<int64_t>& q_offsets, const Tensor& k, const Tensor& v,
+                           const std::vector<int64_t>& k_offsets, double scale = 0.0);
+
 }  // namespace cortex

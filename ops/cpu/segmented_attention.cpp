@@ -1,0 +1,171 @@
+// CPU reference segmented attention over contiguous q [Nq, H, D], k, v [Nk, H, D]. Each
+// (query row, head) is one task for the forward and the query gradient; each (key row, head)
+// one task for the key and value gradients, which walks its sample's queries in order, so
+// every output element has one writer and the result does not depend on threading.
+// Arithmetic in f64 for f64 inputs, f32 otherwise.
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "engine/parallel.h"
+#include "ops/kernels.h"
+
+namespace cortex {
+namespace {
+
+// The sample that owns `row` (offsets validated: from 0, non-decreasing, ending past row).
+int64_t sample_of(const std::vector<int64_t>& offsets, int64_t row) {
+  return std::upper_bound(offsets.begin(), offsets.end(), row) - offsets.begin() - 1;
+}
+
+template <typename A, typename T>
+A dot(const T* a, const T* b, int64_t n) {
+  A s = 0;
+  for (int64_t c = 0; c < n; ++c) s += convert<A>(a[c]) * convert<A>(b[c]);
+  return s;
+}
+
+int64_t grain_for(int64_t keys, int64_t d) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(1, keys * d)); }
+
+struct Layout {
+  int64_t heads, d;
+  int64_t row(int64_t i, int64_t h) const { return (i * heads + h) * d; }  // element offset of row i, head h
+};
+
+void cpu_segmented_attention(const Tensor& q, const std::vector<int64_t>& q_offsets, const Tensor& k, const Tensor& v,
+                             const std::vector<int64_t>& k_offsets, double scale, const Tensor& out,
+                             const Tensor& lse) {
+  const Layout L{q.size(1), q.size(2)};
+  const int64_t tasks = q.size(0) * L.heads;
+  const int64_t mean_keys = k.size(0) / std::max<int64_t>(1, static_cast<int64_t>(k_offsets.size()) - 1);
+  visit_floating(q.dtype(), "segmented_attention", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    using A = std::conditional_t<std::is_same_v<T, double>, double, float>;
+    const T* pq = static_cast<const T*>(q.data_ptr());
+    const T* pk = static_cast<const T*>(k.data_ptr());
+    const T* pv = static_cast<const T*>(v.data_ptr());
+    T* po = static_cast<T*>(out.data_ptr());
+    A* pl = static_cast<A*>(lse.data_ptr());
+    const A sc = static_cast<A>(scale);
+    parallel_for(tasks, grain_for(mean_keys, L.d), [&](int64_t begin, int64_t end) {
+      std::vector<A> p, acc(static_cast<size_t>(L.d));
+      for (int64_t t = begin; t < end; ++t) {
+        const int64_t i = t / L.heads, h = t % L.heads;
+        const int64_t b = sample_of(q_offsets, i);
+        const int64_t k0 = k_offsets[b], nk = k_offsets[b + 1] - k0;
+        T* o = po + L.row(i, h);
+        if (nk == 0) {
+          for (int64_t c = 0; c < L.d; ++c) o[c] = convert<T>(A(0));
+          pl[t] = 0;
+          continue;
+        }
+        const T* qi = pq + L.row(i, h);
+        p.resize(static_cast<size_t>(nk));
+        A best = -INFINITY;
+        for (int64_t j = 0; j < nk; ++j) {
+          p[j] = dot<A>(qi, pk + L.row(k0 + j, h), L.d) * sc;
+          best = std::max(best, p[j]);
+        }
+        A total = 0;
+        std::fill(acc.begin(), acc.end(), A(0));
+        for (int64_t j = 0; j < nk; ++j) {
+          const A e = std::exp(p[j] - best);
+          total += e;
+          const T* vj = pv + L.row(k0 + j, h);
+          for (int64_t c = 0; c < L.d; ++c) acc[c] += e * convert<A>(vj[c]);
+        }
+        for (int64_t c = 0; c < L.d; ++c) o[c] = convert<T>(acc[c] / total);
+        pl[t] = best + std::log(total);
+      }
+    });
+  });
+}
+
+// With P = softmax(S), S = q k^T * scale and delta_i = sum_c gout[i,c] out[i,c]:
+//   dS_ij = P_ij (gout_i . v_j - delta_i);  gq_i = scale sum_j dS_ij k_j;
+//   gk_j = scale sum_i dS_ij q_i;           gv_j = sum_i P_ij gout_i.
+void cpu_segmented_attention_backward(const Tensor& q, const std::vector<int64_t>& q_offsets, const Tensor& k,
+                                      const Tensor& v, const std::vector<int64_t>& k_offsets, double scale,
+                                      const Tensor& out, const Tensor& lse, const Tensor& gout, const Tensor& gq,
+                                      const Tensor& gk, const Tensor& gv) {
+  const Layout L{q.size(1), q.size(2)};
+  const int64_t samples = static_cast<int64_t>(q_offsets.size()) - 1;
+  const int64_t mean_keys = k.size(0) / std::max<int64_t>(1, samples);
+  const int64_t mean_queries = q.size(0) / std::max<int64_t>(1, samples);
+  visit_floating(q.dtype(), "segmented_attention_backward", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    using A = std::conditional_t<std::is_same_v<T, double>, double, float>;
+    const T* pq = static_cast<const T*>(q.data_ptr());
+    const T* pk = static_cast<const T*>(k.data_ptr());
+    const T* pv = static_cast<const T*>(v.data_ptr());
+    const T* po = static_cast<const T*>(out.data_ptr());
+    const T* pg = static_cast<const T*>(gout.data_ptr());
+    const A* pl = static_cast<const A*>(lse.data_ptr());
+    T* pgq = static_cast<T*>(gq.data_ptr());
+    T* pgk = static_cast<T*>(gk.data_ptr());
+    T* pgv = static_cast<T*>(gv.data_ptr());
+    const A sc = static_cast<A>(scale);
+
+    std::vector<A> delta(static_cast<size_t>(q.size(0) * L.heads));
+    parallel_for(q.size(0) * L.heads, grain_for(1, L.d), [&](int64_t begin, int64_t end) {
+      for (int64_t t = begin; t < end; ++t) delta[t] = dot<A>(pg + t * L.d, po + t * L.d, L.d);
+    });
+
+    parallel_for(q.size(0) * L.heads, grain_for(mean_keys, 2 * L.d), [&](int64_t begin, int64_t end) {
+      std::vector<A> acc(static_cast<size_t>(L.d));
+      for (int64_t t = begin; t < end; ++t) {
+        const int64_t i = t / L.heads, h = t % L.heads;
+        const int64_t b = sample_of(q_offsets, i);
+        const int64_t k0 = k_offsets[b], nk = k_offsets[b + 1] - k0;
+        const T* qi = pq + L.row(i, h);
+        const T* gi = pg + L.row(i, h);
+        std::fill(acc.begin(), acc.end(), A(0));
+        for (int64_t j = 0; j < nk; ++j) {
+          const T* kj = pk + L.row(k0 + j, h);
+          const A prob = std::exp(dot<A>(qi, kj, L.d) * sc - pl[t]);
+          const A ds = prob * (dot<A>(gi, pv + L.row(k0 + j, h), L.d) - delta[t]);
+          for (int64_t c = 0; c < L.d; ++c) acc[c] += ds * convert<A>(kj[c]);
+        }
+        T* o = pgq + L.row(i, h);
+        for (int64_t c = 0; c < L.d; ++c) o[c] = convert<T>(acc[c] * sc);
+      }
+    });
+
+    parallel_for(k.size(0) * L.heads, grain_for(mean_queries, 2 * L.d), [&](int64_t begin, int64_t end) {
+      std::vector<A> acc_k(static_cast<size_t>(L.d)), acc_v(static_cast<size_t>(L.d));
+      for (int64_t t = begin; t < end; ++t) {
+        const int64_t j = t / L.heads, h = t % L.heads;
+        const int64_t b = sample_of(k_offsets, j);
+        const int64_t q0 = q_offsets[b], nq = q_offsets[b + 1] - q0;
+        const T* kj = pk + L.row(j, h);
+        const T* vj = pv + L.row(j, h);
+        std::fill(acc_k.begin(), acc_k.end(), A(0));
+        std::fill(acc_v.begin(), acc_v.end(), A(0));
+        for (int64_t i = q0; i < q0 + nq; ++i) {
+          const int64_t row = i * L.heads + h;
+          const T* qi = pq + L.row(i, h);
+          const T* gi = pg + L.row(i, h);
+          const A prob = std::exp(dot<A>(qi, kj, L.d) * sc - pl[row]);
+          const A ds = prob * (dot<A>(gi, vj, L.d) - delta[row]);
+          for (int64_t c = 0; c < L.d; ++c) {
+            acc_k[c] += ds * convert<A>(qi[c]);
+            acc_v[c] += prob * convert<A>(gi[c]);
+          }
+        }
+        T* ok = pgk + L.row(j, h);
+        T* ov = pgv + L.row(j, h);
+        for (int64_t c = 0; c < L.d; ++c) {
+          ok[c] = convert<T>(acc_k[c] * sc);
+          ov[c] = convert<T>(acc_v[c]);
+        }
+      }
+    });
+  });
+}
+
+}  // namespace
+
+CORTEX_REGISTER_KERNEL(segmented_attention_kernel, CPU, cpu_segmented_attention);
+CORTEX_REGISTER_KERNEL(segmented_attention_backward_kernel, CPU, cpu_segmented_attention_backward);
+
+}  // namespace cortex
