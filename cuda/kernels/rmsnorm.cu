@@ -1,169 +1,100 @@
-// CUDA rmsnorm_kernel / rmsnorm_backward_kernel over contiguous rows [R, C].
+// CUDA rmsnorm_kernel / rmsnorm_backward_kernel over contiguous rows [R, C] (the row
+// machinery is in row_kernel.cuh).
 //   y = x * rstd * w,  rstd = 1 / sqrt(mean(x^2) + eps)
 //   gx = rstd * w * gy - x * rstd^3 / C * sum(w * gy * x),  gw = sum_rows(gy * x * rstd)
-// Statistics in f32 (f64 for f64). The weight gradient is deterministic: each block sums
-// its rows into one partial row (its row groups combining in a fixed order), then a second
-// kernel adds the partial rows in order. No atomics.
-#include "cuda/kernels/row_tiles.cuh"
-#include "engine/factory.h"
+// Statistics in f32 (f64 for f64). The weight gradient is deterministic: per-block partial
+// rows, then a second kernel over them, both in a fixed order (ColumnSums).
+#include "cuda/kernels/row_kernel.cuh"
 #include "ops/kernels.h"
 
 namespace cortex::cuda {
 namespace {
 
-template <typename T, int VEC>
-__global__ void __launch_bounds__(kMaxRowGroup) rmsnorm_rows_kernel(const T* x, const T* w, T* y, float* rstd,
-                                                                    RowLayout l, double eps) {
+// kOneTile: the row stays in registers between the passes; otherwise it is re-read.
+template <typename T, int VEC, bool kOneTile>
+__global__ void __launch_bounds__(kMaxRowGroup, kRowMinBlocks)
+    rmsnorm_rows_kernel(const T* x, const T* w, T* y, float* rstd, RowLayout l, double eps) {
   using A = stat_t<T>;
-  using Tile = RowTile<T, VEC, row_tile_vectors<VEC>()>;
-  constexpr int K = Tile::K;
-  __shared__ A scratch[32];
-  const int lane = threadIdx.x % l.group;
-  const int per_block = l.rows_per_block();
-  const int64_t step = static_cast<int64_t>(gridDim.x) * per_block;
-  const int64_t first = static_cast<int64_t>(blockIdx.x) * per_block + threadIdx.x / l.group;
-  RowPrefetch<Tile, T> tx_next;
-  tx_next.start(x, l, first, lane);
-  for (int64_t base = static_cast<int64_t>(blockIdx.x) * per_block; base < l.rows;
-       base += static_cast<int64_t>(gridDim.x) * per_block) {
-    const int64_t row = base + threadIdx.x / l.group;
-    const bool active = row < l.rows;
+  using Tile = RowTile<T, VEC, forward_tile_vectors<VEC>()>;
+  __shared__ A scratch[kRowScratch];
+  for_each_row(l, [&](int64_t row, bool active, int lane) {
     const T* xr = x + row * l.cols;
     Tile tx;
-    if (l.tiles == 1 && active) {
-      tx_next.take(tx, x, l, row, step, lane);
-    }
+    if (kOneTile && active) tx.load(xr, l, 0, lane);
     A ss = 0;
-    for (int tile = 0; tile < l.tiles; ++tile) {
-      if (!active) break;
-      if (l.tiles > 1) tx.load(xr, l, tile, lane);
-#pragma unroll
-      for (int i = 0; i < K; ++i)
-        if (Tile::valid(l, tile, i, lane))
-#pragma unroll
-          for (int j = 0; j < VEC; ++j) {
-            const A v = tx.template get<A>(i, j);
-            ss += v * v;
-          }
+    for (int tile = 0; active && tile < l.tiles; ++tile) {
+      if (!kOneTile) tx.load(xr, l, tile, lane);
+      Tile::for_each(l, tile, lane, [&](int i, int j) {
+        const A v = tx.template get<A>(i, j);
+        ss += v * v;
+      });
     }
-    ss = group_reduce(ss, SumOp{}, l.group, scratch);
-    if (!active) continue;
+    ss = row_reduce(ss, SumOp{}, l, scratch);
+    if (!active) return;
     const A r = A(1) / sqrt(ss / A(l.cols) + A(eps));
     if (lane == 0) rstd[row] = static_cast<float>(r);
     T* yr = y + row * l.cols;
-    Tile tw;  // re-read per row (from L1): holding it across rows costs registers and occupancy
+    Tile tw;  // w is read per row (from L1), after the reduction: fewer registers held across it
     for (int tile = 0; tile < l.tiles; ++tile) {
-      if (l.tiles > 1) tx.load(xr, l, tile, lane);
+      if (!kOneTile) tx.load(xr, l, tile, lane);
       tw.load(w, l, tile, lane);
-#pragma unroll
-      for (int i = 0; i < K; ++i) {
-        if (!Tile::valid(l, tile, i, lane)) continue;
-        Vec<T, VEC> o;
-#pragma unroll
-        for (int j = 0; j < VEC; ++j) o.v[j] = dconvert<T>(tx.template get<A>(i, j) * r * tw.template get<A>(i, j));
-        store_vec<VEC>(yr + Tile::vec_index(l, tile, i, lane) * VEC, o);
-      }
+      Tile::store(yr, l, tile, lane,
+                  [&](int i, int j) { return tx.template get<A>(i, j) * r * tw.template get<A>(i, j); });
     }
-  }
+  });
 }
 
-// partial[blockIdx.x][c] gets the block's sum of gy * x * rstd over its rows.
-template <typename T, int VEC>
-__global__ void __launch_bounds__(kMaxRowGroup) rmsnorm_grad_rows_kernel(const T* x, const T* w, const float* rstd,
-                                                                         const T* gy, T* gx, stat_t<T>* partial,
-                                                                         RowLayout l) {
+// gx, and partial[blockIdx.x][c] = the block's sum of gy * x * rstd over its rows.
+template <typename T, int VEC, bool kOneTile>
+__global__ void __launch_bounds__(kPartialBlock, kPartialMinBlocks)
+    rmsnorm_grad_rows_kernel(const T* x, const T* w, const float* rstd, const T* gy, T* gx, stat_t<T>* partial,
+                             RowLayout l) {
   using A = stat_t<T>;
-  using Tile = RowTile<T, VEC, row_tile_vectors_backward<VEC>()>;
-  constexpr int K = Tile::K;
-  __shared__ A scratch[32];
-  __shared__ A combine[kMaxWarpRowCols];
-  const int lane = threadIdx.x % l.group;
-  const int per_block = l.rows_per_block();
-  A* block_partial = partial + static_cast<int64_t>(blockIdx.x) * l.cols;
-  A gw[K][VEC] = {};  // this thread's columns of the partial, when the row is one tile
-  for (int tile = 0; tile < l.tiles && l.tiles > 1; ++tile)  // (one group per block here)
-#pragma unroll
-    for (int i = 0; i < K; ++i)
-      if (Tile::valid(l, tile, i, lane))
-#pragma unroll
-        for (int j = 0; j < VEC; ++j) block_partial[Tile::vec_index(l, tile, i, lane) * VEC + j] = 0;
-  const int64_t step = static_cast<int64_t>(gridDim.x) * per_block;
-  const int64_t first = static_cast<int64_t>(blockIdx.x) * per_block + threadIdx.x / l.group;
-  RowPrefetch<Tile, T> tx_next;
-  tx_next.start(x, l, first, lane);
-  RowPrefetch<Tile, T> tg_next;
-  tg_next.start(gy, l, first, lane);
-  for (int64_t base = static_cast<int64_t>(blockIdx.x) * per_block; base < l.rows;
-       base += static_cast<int64_t>(gridDim.x) * per_block) {
-    const int64_t row = base + threadIdx.x / l.group;
-    const bool active = row < l.rows;
+  using Tile = RowTile<T, VEC, backward_tile_vectors<VEC>()>;
+  using Sums = ColumnSums<A, Tile, kOneTile>;
+  __shared__ A scratch[kRowScratch];
+  __shared__ A buffer[Sums::kBufferSize];
+  Sums gw(l, partial, threadIdx.x % l.group);
+  Tile tw;  // a single-tile thread's columns are the same in every row: w is loaded once
+  if (kOneTile) tw.load(w, l, 0, threadIdx.x % l.group);
+  for_each_row(l, [&](int64_t row, bool active, int lane) {
     const T* xr = x + row * l.cols;
     const T* gr = gy + row * l.cols;
-    Tile tx, tg, tw;  // w re-read per row (from L1) rather than held in registers
-    if (l.tiles == 1 && active) {
-      tx_next.take(tx, x, l, row, step, lane);
-      tg_next.take(tg, gy, l, row, step, lane);
+    Tile tx, tg;
+    if (kOneTile && active) {
+      tx.load(xr, l, 0, lane);
+      tg.load(gr, l, 0, lane);
     }
     A dot = 0;
-    for (int tile = 0; tile < l.tiles; ++tile) {
-      if (!active) break;
-      if (l.tiles > 1) {
-        tx.load(xr, l, tile, lane);
-        tg.load(gr, l, tile, lane);
-      }
-      tw.load(w, l, tile, lane);
-#pragma unroll
-      for (int i = 0; i < K; ++i)
-        if (Tile::valid(l, tile, i, lane))
-#pragma unroll
-          for (int j = 0; j < VEC; ++j)
-            dot += tg.template get<A>(i, j) * tw.template get<A>(i, j) * tx.template get<A>(i, j);
-    }
-    dot = group_reduce(dot, SumOp{}, l.group, scratch);
-    if (!active) continue;
-    const A r = rstd[row];
-    const A k = r * r * r * dot / A(l.cols);
-    T* out = gx + row * l.cols;
-    for (int tile = 0; tile < l.tiles; ++tile) {
-      if (l.tiles > 1) {
+    for (int tile = 0; active && tile < l.tiles; ++tile) {
+      if (!kOneTile) {
         tx.load(xr, l, tile, lane);
         tg.load(gr, l, tile, lane);
         tw.load(w, l, tile, lane);
       }
-#pragma unroll
-      for (int i = 0; i < K; ++i) {
-        if (!Tile::valid(l, tile, i, lane)) continue;
-        Vec<T, VEC> o;
-        const int c0 = Tile::vec_index(l, tile, i, lane) * VEC;
-#pragma unroll
-        for (int j = 0; j < VEC; ++j) {
-          const A xv = tx.template get<A>(i, j), g = tg.template get<A>(i, j);
-          o.v[j] = dconvert<T>(r * tw.template get<A>(i, j) * g - xv * k);
-          if (l.tiles == 1) gw[i][j] += g * xv * r;
-          else block_partial[c0 + j] += g * xv * r;  // a tile column belongs to one thread of the block
-        }
-        store_vec<VEC>(out + c0, o);
-      }
+      Tile::for_each(l, tile, lane, [&](int i, int j) {
+        dot += tg.template get<A>(i, j) * tw.template get<A>(i, j) * tx.template get<A>(i, j);
+      });
     }
-  }
-  if (l.tiles > 1) return;
-  // The block's row groups add their columns into `combine` one group after another.
-  const int my_group = threadIdx.x / l.group;
-  for (int g = 0; g < per_block; ++g) {
-    if (g == my_group)
-#pragma unroll
-      for (int i = 0; i < K; ++i)
-        if (Tile::valid(l, 0, i, lane))
-#pragma unroll
-          for (int j = 0; j < VEC; ++j) {
-            const int c = Tile::vec_index(l, 0, i, lane) * VEC + j;
-            if (per_block == 1) block_partial[c] = gw[i][j];
-            else combine[c] = g == 0 ? gw[i][j] : combine[c] + gw[i][j];
-          }
-    if (per_block > 1) __syncthreads();
-  }
-  if (per_block > 1)
-    for (int c = threadIdx.x; c < l.cols; c += blockDim.x) block_partial[c] = combine[c];
+    dot = row_reduce(dot, SumOp{}, l, scratch);
+    if (!active) return;
+    const A r = rstd[row];
+    const A k = r * r * r * dot / A(l.cols);
+    T* out = gx + row * l.cols;
+    for (int tile = 0; tile < l.tiles; ++tile) {
+      if (!kOneTile) {
+        tx.load(xr, l, tile, lane);
+        tg.load(gr, l, tile, lane);
+        tw.load(w, l, tile, lane);
+      }
+      Tile::store(out, l, tile, lane, [&](int i, int j) {
+        const A xv = tx.template get<A>(i, j), g = tg.template get<A>(i, j);
+        gw.add(l, tile, i, j, lane, g * xv * r);
+        return r * tw.template get<A>(i, j) * g - xv * k;
+      });
+    }
+  });
+  gw.finish(l, buffer);
 }
 
 void cuda_rmsnorm(const Tensor& x, const Tensor& w, double eps, const Tensor& y, const Tensor& rstd) {
@@ -172,17 +103,17 @@ void cuda_rmsnorm(const Tensor& x, const Tensor& w, double eps, const Tensor& y,
   if (rows == 0 || cols == 0) return;
   visit_floating(x.dtype(), "rms_norm", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    auto launch = [&](auto vec) {
+    const T* px = static_cast<const T*>(x.data_ptr());
+    const T* pw = static_cast<const T*>(w.data_ptr());
+    T* py = static_cast<T*>(y.data_ptr());
+    float* pr = static_cast<float*>(rstd.data_ptr());
+    with_row_vector_width<T>(cols, {px, pw, py}, [&](auto vec) {
       constexpr int VEC = decltype(vec)::value;
-      const RowLayout l = plan_rows<VEC, row_tile_vectors<VEC>()>(rows, cols, "rms_norm");
-      rmsnorm_rows_kernel<T, VEC><<<row_grid(l, sizeof(T) == 2), l.threads, 0, current_stream()>>>(
-          static_cast<const T*>(x.data_ptr()), static_cast<const T*>(w.data_ptr()), static_cast<T*>(y.data_ptr()),
-          static_cast<float*>(rstd.data_ptr()), l, eps);
-    };
-    if (rows_vectorizable<T>(cols, {x.data_ptr(), w.data_ptr(), y.data_ptr()}))
-      launch(std::integral_constant<int, 16 / sizeof(T)>{});
-    else
-      launch(std::integral_constant<int, 1>{});
+      const RowLayout l = plan_rows<VEC, forward_tile_vectors<VEC>()>(rows, cols, "rms_norm", kWarpRowsBlock, false);
+      const unsigned grid = row_grid(l);
+      if (l.tiles == 1) rmsnorm_rows_kernel<T, VEC, true><<<grid, l.threads, 0, current_stream()>>>(px, pw, py, pr, l, eps);
+      else rmsnorm_rows_kernel<T, VEC, false><<<grid, l.threads, 0, current_stream()>>>(px, pw, py, pr, l, eps);
+    });
     CORTEX_CUDA_CHECK_LAUNCH("rms_norm");
   });
 }
@@ -195,25 +126,28 @@ void cuda_rmsnorm_backward(const Tensor& x, const Tensor& w, const Tensor& rstd,
   visit_floating(x.dtype(), "rms_norm_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
     using A = stat_t<T>;
-    auto launch = [&](auto vec) {
+    const T* px = static_cast<const T*>(x.data_ptr());
+    const T* pw = static_cast<const T*>(w.data_ptr());
+    const T* pg = static_cast<const T*>(gy.data_ptr());
+    const float* pr = static_cast<const float*>(rstd.data_ptr());
+    T* pgx = static_cast<T*>(gx.data_ptr());
+    with_row_vector_width<T>(cols, {px, pw, pg, pgx}, [&](auto vec) {
       constexpr int VEC = decltype(vec)::value;
-      const RowLayout l = plan_rows<VEC, row_tile_vectors_backward<VEC>()>(rows, cols, "rms_norm_backward");
-      const unsigned grid = row_grid(l, true);
-      Tensor partial = empty({int64_t{grid}, cols}, std::is_same_v<A, double> ? DType::f64 : DType::f32, x.device());
-      rmsnorm_grad_rows_kernel<T, VEC><<<grid, l.threads, 0, current_stream()>>>(
-          static_cast<const T*>(x.data_ptr()), static_cast<const T*>(w.data_ptr()),
-          static_cast<const float*>(rstd.data_ptr()), static_cast<const T*>(gy.data_ptr()),
-          static_cast<T*>(gx.data_ptr()), static_cast<A*>(partial.data_ptr()), l);
-      CORTEX_CUDA_CHECK_LAUNCH("rms_norm_backward");
-      column_partials_kernel<T, A><<<static_cast<unsigned>(ceil_div(cols, 256)), 256, 0, current_stream()>>>(
-          static_cast<const A*>(partial.data_ptr()), static_cast<int>(grid), static_cast<int>(cols),
-          static_cast<T*>(gw.data_ptr()));
-      CORTEX_CUDA_CHECK_LAUNCH("rms_norm_backward (weight gradient)");
-    };
-    if (rows_vectorizable<T>(cols, {x.data_ptr(), w.data_ptr(), gy.data_ptr(), gx.data_ptr()}))
-      launch(std::integral_constant<int, 16 / sizeof(T)>{});
-    else
-      launch(std::integral_constant<int, 1>{});
+      const RowLayout l =
+          plan_rows<VEC, backward_tile_vectors<VEC>()>(rows, cols, "rms_norm_backward", kPartialBlock, true);
+      auto run = [&](auto kernel_tag) {
+        constexpr auto kernel = decltype(kernel_tag)::value;
+        const unsigned grid = partial_grid<kernel>(l);
+        const Tensor partial = column_partials<A>(1, grid, cols, x.device());
+        A* pp = static_cast<A*>(partial.data_ptr());
+        kernel<<<grid, l.threads, 0, current_stream()>>>(px, pw, pr, pg, pgx, pp, l);
+        CORTEX_CUDA_CHECK_LAUNCH("rms_norm_backward");
+        sum_column_partials<T, A>(partial, grid, cols, static_cast<T*>(gw.data_ptr()), nullptr,
+                                  "rms_norm_backward (weight gradient)");
+      };
+      if (l.tiles == 1) run(kernel_constant<rmsnorm_grad_rows_kernel<T, VEC, true>>{});
+      else run(kernel_constant<rmsnorm_grad_rows_kernel<T, VEC, false>>{});
+    });
   });
 }
 

@@ -1,10 +1,11 @@
-// CUDA softmax_kernel / softmax_backward_kernel over the last dim of contiguous rows.
-// Forward: online softmax, one pass for the running max and the sum of exponentials
-// (merged across threads as (max, sum) pairs), then one pass writing the output from the
-// values still held in registers. Statistics in f32 (f64 for f64).
+// CUDA softmax_kernel / softmax_backward_kernel over the last dim of contiguous rows (the
+// row machinery is in row_kernel.cuh). Forward: online softmax, one pass for the running
+// max and the sum of exponentials (merged across threads as (max, sum) pairs), then one
+// pass writing the output from the values held in registers. Statistics in f32 (f64 for
+// f64).
 #include <limits>
 
-#include "cuda/kernels/row_tiles.cuh"
+#include "cuda/kernels/row_kernel.cuh"
 #include "ops/kernels.h"
 
 namespace cortex::cuda {
@@ -34,132 +35,81 @@ struct MergeMaxSum {
   }
 };
 
-template <typename T, int VEC>
-__global__ void __launch_bounds__(kMaxRowGroup) softmax_rows_kernel(const T* x, T* y, RowLayout l, bool log_output) {
+// kOneTile: the row stays in registers between the passes; otherwise it is re-read.
+template <typename T, int VEC, bool kOneTile>
+__global__ void __launch_bounds__(kMaxRowGroup, kRowMinBlocks) softmax_rows_kernel(const T* x, T* y, RowLayout l, bool log_output) {
   using A = stat_t<T>;
-  using Tile = RowTile<T, VEC, row_tile_vectors<VEC>()>;
-  constexpr int K = Tile::K;
-  __shared__ MaxSum<A> scratch[32];
-  const int lane = threadIdx.x % l.group;
-  const int per_block = l.rows_per_block();
-  const int64_t step = static_cast<int64_t>(gridDim.x) * per_block;
-  const int64_t first = static_cast<int64_t>(blockIdx.x) * per_block + threadIdx.x / l.group;
-  RowPrefetch<Tile, T> t_next;
-  t_next.start(x, l, first, lane);
-  for (int64_t base = static_cast<int64_t>(blockIdx.x) * per_block; base < l.rows;
-       base += static_cast<int64_t>(gridDim.x) * per_block) {
-    const int64_t row = base + threadIdx.x / l.group;
-    const bool active = row < l.rows;
+  using Tile = RowTile<T, VEC, forward_tile_vectors<VEC>()>;
+  __shared__ MaxSum<A> scratch[kRowScratch];
+  for_each_row(l, [&](int64_t row, bool active, int lane) {
     const T* xr = x + row * l.cols;
     Tile t;
-    if (l.tiles == 1 && active) {
-      t_next.take(t, x, l, row, step, lane);
-    }
+    if (kOneTile && active) t.load(xr, l, 0, lane);
     MaxSum<A> st{-std::numeric_limits<A>::infinity(), A(0)};
-    for (int tile = 0; tile < l.tiles; ++tile) {
-      if (!active) break;
-      if (l.tiles > 1) t.load(xr, l, tile, lane);
+    for (int tile = 0; active && tile < l.tiles; ++tile) {
+      if (!kOneTile) t.load(xr, l, tile, lane);
       A m = st.max;
-#pragma unroll
-      for (int i = 0; i < K; ++i)
-        if (Tile::valid(l, tile, i, lane))
-#pragma unroll
-          for (int j = 0; j < VEC; ++j) {
-            const A v = t.template get<A>(i, j);
-            m = v > m ? v : m;
-          }
+      Tile::for_each(l, tile, lane, [&](int i, int j) {
+        const A v = t.template get<A>(i, j);
+        m = v > m ? v : m;
+      });
       A s = st.sum * rescale(st.max, m);
-#pragma unroll
-      for (int i = 0; i < K; ++i)
-        if (Tile::valid(l, tile, i, lane))
-#pragma unroll
-          for (int j = 0; j < VEC; ++j) s += stat_exp(t.template get<A>(i, j) - m);
+      Tile::for_each(l, tile, lane, [&](int i, int j) { s += stat_exp(t.template get<A>(i, j) - m); });
       st = {m, s};
     }
-    st = group_reduce(st, MergeMaxSum{}, l.group, scratch);
-    if (!active) continue;
+    st = row_reduce(st, MergeMaxSum{}, l, scratch);
+    if (!active) return;
     const A inv = A(1) / st.sum;
     const A lse = st.max + log(st.sum);
     T* yr = y + row * l.cols;
     for (int tile = 0; tile < l.tiles; ++tile) {
-      if (l.tiles > 1) t.load(xr, l, tile, lane);
-#pragma unroll
-      for (int i = 0; i < K; ++i) {
-        if (!Tile::valid(l, tile, i, lane)) continue;
-        Vec<T, VEC> o;
-#pragma unroll
-        for (int j = 0; j < VEC; ++j) {
-          const A v = t.template get<A>(i, j);
-          o.v[j] = dconvert<T>(log_output ? v - lse : stat_exp(v - st.max) * inv);
-        }
-        store_vec<VEC>(yr + Tile::vec_index(l, tile, i, lane) * VEC, o);
-      }
+      if (!kOneTile) t.load(xr, l, tile, lane);
+      if (log_output) Tile::store(yr, l, tile, lane, [&](int i, int j) { return t.template get<A>(i, j) - lse; });
+      else Tile::store(yr, l, tile, lane, [&](int i, int j) { return stat_exp(t.template get<A>(i, j) - st.max) * inv; });
     }
-  }
+  });
 }
 
 // softmax:     gx = y * (gy - sum(gy * y))
 // log_softmax: gx = gy - exp(y) * sum(gy)
-template <typename T, int VEC>
-__global__ void __launch_bounds__(kMaxRowGroup) softmax_grad_rows_kernel(const T* y, const T* gy, T* gx, RowLayout l, bool log_output) {
+template <typename T, int VEC, bool kOneTile>
+__global__ void __launch_bounds__(kMaxRowGroup, kRowMinBlocks)
+    softmax_grad_rows_kernel(const T* y, const T* gy, T* gx, RowLayout l, bool log_output) {
   using A = stat_t<T>;
-  using Tile = RowTile<T, VEC, row_tile_vectors_backward<VEC>()>;
-  constexpr int K = Tile::K;
-  __shared__ A scratch[32];
-  const int lane = threadIdx.x % l.group;
-  const int per_block = l.rows_per_block();
-  const int64_t step = static_cast<int64_t>(gridDim.x) * per_block;
-  const int64_t first = static_cast<int64_t>(blockIdx.x) * per_block + threadIdx.x / l.group;
-  RowPrefetch<Tile, T> ty_next;
-  ty_next.start(y, l, first, lane);
-  RowPrefetch<Tile, T> tg_next;
-  tg_next.start(gy, l, first, lane);
-  for (int64_t base = static_cast<int64_t>(blockIdx.x) * per_block; base < l.rows;
-       base += static_cast<int64_t>(gridDim.x) * per_block) {
-    const int64_t row = base + threadIdx.x / l.group;
-    const bool active = row < l.rows;
+  using Tile = RowTile<T, VEC, backward_tile_vectors<VEC>()>;
+  __shared__ A scratch[kRowScratch];
+  for_each_row(l, [&](int64_t row, bool active, int lane) {
     const T* yr = y + row * l.cols;
     const T* gr = gy + row * l.cols;
     Tile ty, tg;
-    if (l.tiles == 1 && active) {
-      ty_next.take(ty, y, l, row, step, lane);
-      tg_next.take(tg, gy, l, row, step, lane);
+    if (kOneTile && active) {
+      ty.load(yr, l, 0, lane);
+      tg.load(gr, l, 0, lane);
     }
     A s = 0;
-    for (int tile = 0; tile < l.tiles; ++tile) {
-      if (!active) break;
-      if (l.tiles > 1) {
+    for (int tile = 0; active && tile < l.tiles; ++tile) {
+      if (!kOneTile) {
         tg.load(gr, l, tile, lane);
         if (!log_output) ty.load(yr, l, tile, lane);
       }
-#pragma unroll
-      for (int i = 0; i < K; ++i)
-        if (Tile::valid(l, tile, i, lane))
-#pragma unroll
-          for (int j = 0; j < VEC; ++j)
-            s += log_output ? tg.template get<A>(i, j) : tg.template get<A>(i, j) * ty.template get<A>(i, j);
+      Tile::for_each(l, tile, lane, [&](int i, int j) {
+        s += log_output ? tg.template get<A>(i, j) : tg.template get<A>(i, j) * ty.template get<A>(i, j);
+      });
     }
-    s = group_reduce(s, SumOp{}, l.group, scratch);
-    if (!active) continue;
+    s = row_reduce(s, SumOp{}, l, scratch);
+    if (!active) return;
     T* out = gx + row * l.cols;
     for (int tile = 0; tile < l.tiles; ++tile) {
-      if (l.tiles > 1) {
+      if (!kOneTile) {
         tg.load(gr, l, tile, lane);
         ty.load(yr, l, tile, lane);
       }
-#pragma unroll
-      for (int i = 0; i < K; ++i) {
-        if (!Tile::valid(l, tile, i, lane)) continue;
-        Vec<T, VEC> o;
-#pragma unroll
-        for (int j = 0; j < VEC; ++j) {
-          const A yv = ty.template get<A>(i, j), g = tg.template get<A>(i, j);
-          o.v[j] = dconvert<T>(log_output ? g - stat_exp(yv) * s : yv * (g - s));
-        }
-        store_vec<VEC>(out + Tile::vec_index(l, tile, i, lane) * VEC, o);
-      }
+      Tile::store(out, l, tile, lane, [&](int i, int j) {
+        const A yv = ty.template get<A>(i, j), g = tg.template get<A>(i, j);
+        return log_output ? g - stat_exp(yv) * s : yv * (g - s);
+      });
     }
-  }
+  });
 }
 
 void cuda_softmax(const Tensor& x, const Tensor& out, bool log) {
@@ -170,13 +120,13 @@ void cuda_softmax(const Tensor& x, const Tensor& out, bool log) {
     using T = typename decltype(tag)::type;
     const T* px = static_cast<const T*>(x.data_ptr());
     T* po = static_cast<T*>(out.data_ptr());
-    auto launch = [&](auto vec) {
+    with_row_vector_width<T>(cols, {px, po}, [&](auto vec) {
       constexpr int VEC = decltype(vec)::value;
-      const RowLayout l = plan_rows<VEC, row_tile_vectors<VEC>()>(rows, cols, "softmax");
-      softmax_rows_kernel<T, VEC><<<row_grid(l, sizeof(T) == 2), l.threads, 0, current_stream()>>>(px, po, l, log);
-    };
-    if (rows_vectorizable<T>(cols, {px, po})) launch(std::integral_constant<int, 16 / sizeof(T)>{});
-    else launch(std::integral_constant<int, 1>{});
+      const RowLayout l = plan_rows<VEC, forward_tile_vectors<VEC>()>(rows, cols, "softmax", kWarpRowsBlock, false);
+      const unsigned grid = row_grid(l);
+      if (l.tiles == 1) softmax_rows_kernel<T, VEC, true><<<grid, l.threads, 0, current_stream()>>>(px, po, l, log);
+      else softmax_rows_kernel<T, VEC, false><<<grid, l.threads, 0, current_stream()>>>(px, po, l, log);
+    });
     CORTEX_CUDA_CHECK_LAUNCH("softmax");
   });
 }
@@ -190,13 +140,14 @@ void cuda_softmax_backward(const Tensor& y, const Tensor& gy, const Tensor& gx, 
     const T* py = static_cast<const T*>(y.data_ptr());
     const T* pg = static_cast<const T*>(gy.data_ptr());
     T* po = static_cast<T*>(gx.data_ptr());
-    auto launch = [&](auto vec) {
+    with_row_vector_width<T>(cols, {py, pg, po}, [&](auto vec) {
       constexpr int VEC = decltype(vec)::value;
-      const RowLayout l = plan_rows<VEC, row_tile_vectors_backward<VEC>()>(rows, cols, "softmax_backward");
-      softmax_grad_rows_kernel<T, VEC><<<row_grid(l, sizeof(T) == 2), l.threads, 0, current_stream()>>>(py, pg, po, l, log);
-    };
-    if (rows_vectorizable<T>(cols, {py, pg, po})) launch(std::integral_constant<int, 16 / sizeof(T)>{});
-    else launch(std::integral_constant<int, 1>{});
+      const RowLayout l =
+          plan_rows<VEC, backward_tile_vectors<VEC>()>(rows, cols, "softmax_backward", kWarpRowsBlock, false);
+      const unsigned grid = row_grid(l);
+      if (l.tiles == 1) softmax_grad_rows_kernel<T, VEC, true><<<grid, l.threads, 0, current_stream()>>>(py, pg, po, l, log);
+      else softmax_grad_rows_kernel<T, VEC, false><<<grid, l.threads, 0, current_stream()>>>(py, pg, po, l, log);
+    });
     CORTEX_CUDA_CHECK_LAUNCH("softmax_backward");
   });
 }
