@@ -1,8 +1,5 @@
 #include "nn/cortex/attention.h"
 
-#include <vector>
-
-#include "engine/factory.h"
 #include "ops/nn_ops.h"
 #include "ops/shape_ops.h"
 #include "ops/views.h"
@@ -20,16 +17,6 @@ Tensor merge_heads(const Tensor& x) {
   return reshape(x, {x.size(0), x.size(1) * x.size(2)});
 }
 
-namespace {
-
-bool is_uniform(const Segments& s) {
-  for (int64_t b = 1; b < s.samples(); ++b)
-    if (s.size(b) != s.size(0)) return false;
-  return true;
-}
-
-}  // namespace
-
 Tensor segmented_attention(const Tensor& q, const Segments& qs, const Tensor& k, const Tensor& v, const Segments& ks) {
   constexpr const char* op = "segmented_attention";
   CORTEX_CHECK(q.dim() == 3 && k.dim() == 3 && v.dim() == 3, op, "expected [N, heads, head_dim] operands, got q ",
@@ -39,32 +26,9 @@ Tensor segmented_attention(const Tensor& q, const Segments& qs, const Tensor& k,
                v.describe());
   qs.check(op, "query", q.size(0));
   ks.check(op, "key", k.size(0), qs.samples());
-  const int64_t samples = qs.samples(), heads = q.size(1), dh = q.size(2);
-  if (samples > 1 && q.size(0) > 0 && k.size(0) > 0 && is_uniform(qs) && is_uniform(ks)) {
-    // Equal lengths (latents, one query per sample): one batched call, no loop.
-    const int64_t nq = qs.size(0), nk = ks.size(0);
-    auto by_sample = [&](const Tensor& t, int64_t n) {
-      return permute(reshape(t, {samples, n, heads, t.size(2)}), {0, 2, 1, 3});
-    };
-    const Tensor a = scaled_dot_product_attention(by_sample(q, nq), by_sample(k, nk), by_sample(v, nk));
-    return reshape(permute(a, {0, 2, 1, 3}), {samples * nq, heads, dh});
-  }
-  std::vector<Tensor> parts;
-  for (int64_t b = 0; b < samples; ++b) {
-    const int64_t nq = qs.size(b), nk = ks.size(b);
-    if (nq == 0) continue;
-    if (nk == 0) {
-      parts.push_back(zeros({nq, heads, dh}, q.dtype(), q.device()));
-      continue;
-    }
-    // [n, H, Dh] slices seen as [H, n, Dh] for a batched-over-heads attention.
-    const Tensor qb = transpose(narrow(q, 0, qs.begin(b), nq), 0, 1);
-    const Tensor kb = transpose(narrow(k, 0, ks.begin(b), nk), 0, 1);
-    const Tensor vb = transpose(narrow(v, 0, ks.begin(b), nk), 0, 1);
-    parts.push_back(transpose(scaled_dot_product_attention(qb, kb, vb), 0, 1));
-  }
-  if (parts.empty()) return zeros({0, heads, dh}, q.dtype(), q.device());
-  return parts.size() == 1 ? contiguous(parts[0]) : cat(parts, 0);
+  // One fused op for every batch: no per-sample launches, and the same path for equal and
+  // unequal lengths.
+  return cortex::segmented_attention(q, qs.offsets, k, v, ks.offsets);
 }
 
 }  // namespace cortex::nn

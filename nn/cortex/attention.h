@@ -12,7 +12,7 @@ Tensor merge_heads(const Tensor& x);
 
 // q [Nq, H, Dh] with per-sample segments qs; k, v [Nk, H, Dh] with segments ks (as many
 // samples). Returns [Nq, H, Dh]: softmax(q k^T / sqrt(Dh)) v per sample and head. A sample
-// without keys gets zeros. The reference path: one attention call per sample on slices.
+// without keys gets zeros. One fused op (ops/nn_ops.h) for the whole batch.
 Tensor segmented_attention(const Tensor& q, const Segments& qs, const Tensor& k, const Tensor& v, const Segments& ks);
 
 }  // namespace cortex::nn
