@@ -4,8 +4,7 @@
 // - RowLayout / plan_rows: `group` threads own one row: a power of two from 4 to 32 (part of a
 //   warp or one warp; several rows per block, reductions by shuffles only) for rows that fit
 //   32 threads' tiles, otherwise whole warps (up to 512 threads; 256 in the norms' backward)
-//   whose warps meet in shared
-//   memory. A thread holds K vectors of VEC elements of the row per tile in registers;
+//   whose warps meet in shared memory. A thread holds K vectors of VEC elements of the row per tile in registers;
 //   rows longer than one tile of the largest group are walked tile by tile (multi-tile
 //   kernels), re-reading them for each pass (mostly from L2).
 // - RowTile: a thread's share of a tile, loaded and stored as 16-byte vectors when the rows
