@@ -50,6 +50,8 @@ void check_operands(const Tensor& q, const std::vector<int64_t>& q_offsets, cons
     CORTEX_CHECK(q.size(2) <= kCudaMaxHeadDim, kOp, "the CUDA kernels take head dims up to ", kCudaMaxHeadDim,
                  ", got q ", q.describe());
     constexpr int64_t kMaxRows = std::numeric_limits<int32_t>::max();
+    CORTEX_CHECK(q.size(1) <= 65535, kOp, "the CUDA kernels take up to 65535 heads (one grid dim), got q ",
+                 q.describe());
     CORTEX_CHECK(q.size(0) <= kMaxRows && k.size(0) <= kMaxRows, kOp, "the CUDA kernels index rows in 32 bits; got q ",
                  q.describe(), ", k ", k.describe());
   }

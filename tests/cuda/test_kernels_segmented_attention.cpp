@@ -1,0 +1,160 @@
+// CUDA segmented attention (forward and both backward kernels) against the CPU kernels run in
+// f64 on the same values: Cortex encoder sizes (128 latents against 0 / 1 / 513 / 2049 / 77
+// events), odd head dims on every head-dim template (32 / 64 / 128), samples without queries
+// or keys, more samples than one launch's parameter block holds, f32 / bf16 / f16, outputs
+// poisoned with NaN first. Then the op through autograd on the GPU (non-contiguous and
+// misaligned inputs, the scalar-load path) against the CPU op, determinism, and GPU-only errors.
+//
+// Tolerances: the GPU works in f32 throughout, the reference in f64. For f32 the error is the
+// f32 rounding of sums of up to 2049 (forward, gq) or 128 (gk, gv) O(1) terms, ~1e-6 of the
+// largest element: rtol 1e-5 with an absolute floor of 1e-5 x the largest |value| leaves a
+// 10x margin without letting a wrong key or a missing rescale through (those are O(1) off).
+// 16-bit results carry their own output rounding (bf16 2^-9, f16 2^-12 relative): 1e-2 and 2e-3.
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+#include "tests/cuda/test_kernels_util.h"
+
+using namespace cortex;
+using namespace cortex::test;
+
+namespace {
+
+struct SegCase {
+  std::vector<int64_t> q_sizes, k_sizes;
+  int64_t heads, d;
+};
+
+std::vector<int64_t> offsets_of(const std::vector<int64_t>& sizes) {
+  std::vector<int64_t> off{0};
+  for (int64_t n : sizes) off.push_back(off.back() + n);
+  return off;
+}
+
+std::vector<SegCase> cases() {
+  std::vector<SegCase> c{
+      {{128, 128, 128, 128, 128}, {0, 1, 513, 2049, 77}, 3, 64},  // the event encoder
+      {{3, 0, 17, 1}, {5, 7, 0, 37}, 2, 5},                       // odd D, empty samples
+      {{33, 65}, {300, 1}, 2, 96},                                // D between templates
+      {{1, 2, 3}, {129, 64, 31}, 1, 128},
+      {{129, 4}, {40, 300}, 2, 32},
+      {{4, 4}, {256, 256}, 6, 64},                                // the query decoder
+      {{0, 0}, {3, 4}, 2, 8},                                     // no queries at all
+      {{3, 2}, {0, 0}, 2, 8},                                     // no keys at all
+  };
+  // More samples than one launch takes (384): chunked launches.
+  SegCase many{{}, {}, 1, 16};
+  for (int b = 0; b < 400; ++b) {
+    many.q_sizes.push_back(b % 3);
+    many.k_sizes.push_back((b * 7) % 6);
+  }
+  c.push_back(many);
+  return c;
+}
+
+double max_abs(const Tensor& t) {
+  double m = 0;
+  for (double v : values(t)) m = std::max(m, std::abs(v));
+  return m;
+}
+
+double rtol_of(DType t) { return t == DType::f32 ? 1e-5 : rtol_for(t); }
+double atol_of(const Tensor& expected, DType t) { return std::max(atol_for(t), rtol_of(t) * max_abs(expected)); }
+
+Tensor f64(const Tensor& t) { return data_to_dtype(t, DType::f64); }
+
+std::string describe(const SegCase& c, DType dtype) {
+  std::ostringstream s;
+  s << dtype_name(dtype) << " B=" << c.q_sizes.size() << " H=" << c.heads << " D=" << c.d;
+  return s.str();
+}
+
+Tensor poisoned(const Shape& shape, DType dtype) { return full(shape, NAN, dtype, gpu()); }
+
+}  // namespace
+
+CORTEX_GPU_TEST("cuda segmented attention kernels: forward and backward against the f64 CPU kernels") {
+  uint64_t seed = 1;
+  for (const SegCase& c : cases())
+    for (DType dtype : {DType::f32, DType::bf16, DType::f16}) {
+      const std::string what = describe(c, dtype);
+      INFO(what);
+      const auto qo = offsets_of(c.q_sizes), ko = offsets_of(c.k_sizes);
+      const int64_t nq = qo.back(), nk = ko.back();
+      const double scale = 1.0 / std::sqrt(static_cast<double>(c.d));
+      const Tensor q = random({nq, c.heads, c.d}, seed++, dtype), k = random({nk, c.heads, c.d}, seed++, dtype);
+      const Tensor v = random({nk, c.heads, c.d}, seed++, dtype), gout = random({nq, c.heads, c.d}, seed++, dtype);
+
+      Tensor out64 = empty({nq, c.heads, c.d}, DType::f64), lse64 = empty({nq, c.heads}, DType::f64);
+      const auto& cpu_fwd = segmented_attention_kernel().get(Device::cpu());
+      if (nq > 0) cpu_fwd(f64(q), qo, f64(k), f64(v), ko, scale, out64, lse64);
+      // The backward reference sees the forward output rounded to the dtype, as the GPU does.
+      const Tensor out_rounded = data_to_dtype(out64, dtype);
+      Tensor gq64 = empty(q.shape(), DType::f64), gk64 = empty(k.shape(), DType::f64);
+      Tensor gv64 = empty(k.shape(), DType::f64);
+      segmented_attention_backward_kernel().get(Device::cpu())(f64(q), qo, f64(k), f64(v), ko, scale,
+                                                               f64(out_rounded), lse64, f64(gout), gq64, gk64, gv64);
+
+      const Tensor qg = to_gpu(q), kg = to_gpu(k), vg = to_gpu(v), gg = to_gpu(gout);
+      Tensor out = poisoned(q.shape(), dtype), lse = poisoned({nq, c.heads}, DType::f32);
+      if (nq > 0) segmented_attention_kernel().get(gpu())(qg, qo, kg, vg, ko, scale, out, lse);
+      expect_close(out, data_to_dtype(out64, dtype), rtol_of(dtype), atol_of(out64, dtype), what + " out");
+      expect_close(lse, data_to_dtype(lse64, DType::f32), 1e-5, 1e-5, what + " lse");
+
+      Tensor gq = poisoned(q.shape(), dtype), gk = poisoned(k.shape(), dtype), gv = poisoned(k.shape(), dtype);
+      const auto& gpu_bwd = segmented_attention_backward_kernel().get(gpu());
+      gpu_bwd(qg, qo, kg, vg, ko, scale, to_gpu(out_rounded), lse, gg, gq, gk, gv);
+      expect_close(gq, data_to_dtype(gq64, dtype), rtol_of(dtype), atol_of(gq64, dtype), what + " gq");
+      expect_close(gk, data_to_dtype(gk64, dtype), rtol_of(dtype), atol_of(gk64, dtype), what + " gk");
+      expect_close(gv, data_to_dtype(gv64, dtype), rtol_of(dtype), atol_of(gv64, dtype), what + " gv");
+
+      // Deterministic: a second backward gives the same bits.
+      Tensor gq2 = poisoned(q.shape(), dtype), gk2 = poisoned(k.shape(), dtype), gv2 = poisoned(k.shape(), dtype);
+      gpu_bwd(qg, qo, kg, vg, ko, scale, to_gpu(out_rounded), lse, gg, gq2, gk2, gv2);
+      CHECK(values(gq2) == values(gq));
+      CHECK(values(gk2) == values(gk));
+      CHECK(values(gv2) == values(gv));
+    }
+}
+
+CORTEX_GPU_TEST("cuda segmented_attention op: autograd on the GPU matches the CPU op, any layout") {
+  const SegCase c{{5, 0, 9, 2}, {33, 4, 0, 70}, 3, 64};
+  const auto qo = offsets_of(c.q_sizes), ko = offsets_of(c.k_sizes);
+  const int64_t nq = qo.back(), nk = ko.back();
+  for (DType dtype : {DType::f32, DType::bf16})
+    for (Layout layout : kLayouts) {
+      INFO(dname(dtype), " inputs ", layout_name(layout));
+      const Tensor q = random({nq, c.heads, c.d}, 31, dtype), k = random({nk, c.heads, c.d}, 32, dtype);
+      const Tensor v = random({nk, c.heads, c.d}, 33, dtype), w = random({nq, c.heads, c.d}, 34, dtype);
+      auto run = [&](const Tensor& q0, const Tensor& k0, const Tensor& v0, const Tensor& w0) {
+        Tensor a = q0.detach(), b = k0.detach(), e = v0.detach();
+        a.set_requires_grad();
+        b.set_requires_grad();
+        e.set_requires_grad();
+        const Tensor out = segmented_attention(a, qo, b, e, ko);
+        backward(sum(mul(out, w0)));
+        return std::vector<Tensor>{out.detach(), a.grad(), b.grad(), e.grad()};
+      };
+      const auto want = run(f64(q), f64(k), f64(v), f64(w));
+      const auto got = run(to_gpu(q, layout), to_gpu(k, layout), to_gpu(v, layout), to_gpu(w));
+      const char* names[] = {"out", "gq", "gk", "gv"};
+      for (int i = 0; i < 4; ++i) {
+        CHECK(got[i].device() == gpu());
+        expect_close(got[i], data_to_dtype(want[i], dtype), rtol_of(dtype), 3 * atol_of(want[i], dtype), names[i]);
+      }
+    }
+}
+
+CORTEX_GPU_TEST("cuda segmented_attention rejects what the kernels cannot do") {
+  const std::vector<int64_t> off{0, 2, 3};
+  auto throws = [](const std::function<void()>& f, const char* text) {
+    CHECK_THROWS_WITH_AS(f(), doctest::Contains(text), cortex::Error);
+  };
+  const Tensor big = to_gpu(random({3, 1, 129}, 1, DType::f32));
+  throws([&] { segmented_attention(big, off, big, big, off); }, "head dims up to 128");
+  const Tensor d64 = to_gpu(random({3, 1, 8}, 2, DType::f64));
+  throws([&] { segmented_attention(d64, off, d64, d64, off); }, "f64 is CPU only");
+  const Tensor g = to_gpu(random({3, 1, 8}, 3, DType::f32)), c = random({3, 1, 8}, 3, DType::f32);
+  throws([&] { segmented_attention(g, off, c, g, off); }, "on different devices");
+}
