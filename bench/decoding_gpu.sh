@@ -26,7 +26,17 @@ SEEDS=${SEEDS:-3}
 MAX_JOBS=${MAX_JOBS:-15}  # processes at once on the one GPU (each holds its own CUDA context)
 # SEED_LIST="1 2" / FOLD_LIST="3 4" rerun only some parts (e.g. those a call could not finish).
 EXTRA=${EXTRA:-}  # overrides applied after the recipe, e.g. EXTRA="train.steps=400"
-env_setup() { if [ "$DEVICE" != cpu ]; then source scripts/device_env.sh; fi; }
+SKIP_TAGS=${SKIP_TAGS:-}  # parts already done, e.g. "gru-causal-s0-f0 gru-causal-s1-f4"
+# MPS=1 starts the CUDA Multi-Process Service so the parts' small kernels share the GPU at the
+# same time instead of time-slicing between contexts (each part is launch-bound on its own).
+MPS=${MPS:-0}
+env_setup() {
+  [ "$DEVICE" != cpu ] || return 0
+  [ -d /opt/cortex-deps ] || source scripts/device_env.sh
+  if [ "$MPS" = 1 ] && command -v nvidia-cuda-mps-control > /dev/null; then
+    nvidia-cuda-mps-control -d 2> /dev/null && echo "MPS daemon started" || echo "MPS daemon already running or unavailable"
+  fi
+}
 
 # The same regularisation for every neural model (CPU probes on fold 0 with a 259 K Cortex:
 # R^2 0.22 without it, 0.58 with it; see bench/results/decoding.md).
@@ -90,9 +100,10 @@ case "${1:-}" in
       for seed in ${SEED_LIST:-$(seq 0 $((SEEDS - 1)))}; do
         for fold in ${FOLD_LIST:-0 1 2 3 4}; do
           while [ "${#tags[@]}" -ge "$MAX_JOBS" ]; do reap; done
-          left=$((deadline - SECONDS))
-          [ "$left" -gt 30 ] || { echo "no time left for $label-$protocol-s$seed-f$fold"; failed=1; continue; }
           tag="$label-$protocol-s$seed-f$fold"
+          case " $SKIP_TAGS " in *" $tag "*) continue ;; esac
+          left=$((deadline - SECONDS))
+          [ "$left" -gt 30 ] || { echo "no time left for $tag"; failed=1; continue; }
           OMP_NUM_THREADS=1 timeout "$left" "$BIN" eval-protocol --model "$model" --protocol "$protocol" \
             --seeds 1 seed="$seed" --folds "$fold" device="$DEVICE" dtype="$dtype" train.batch_size="$batch" $recipe $EXTRA \
             --label "$label" --out "$work/$tag.jsonl" > "$work/$tag.log" 2>&1 &

@@ -123,12 +123,13 @@ Tensor CortexTask::batch_loss(Phase phase, const std::vector<int64_t>& ids, uint
     const int64_t id = ids[k];
     if (protocol_ == Protocol::noncausal) {
       const int64_t trial = fold_.train_trials[static_cast<size_t>(id)];
-      input.add_sample(trial_events(set, trial, 0, bins_ - 1, thin, seed, k), trial_window_start());
+      const BinRange crop = random_crop(bins_, options_.crop_min_bins, seed, k);
+      input.add_sample(trial_events(set, trial, crop.first, crop.last, thin, seed, k), trial_window_start());
       std::vector<double> times;
-      for (int64_t b = 0; b < bins_; ++b) times.push_back((static_cast<double>(b) + 0.5) * bin_ms_);
+      for (int64_t b = crop.first; b <= crop.last; ++b) times.push_back((static_cast<double>(b) + 0.5) * bin_ms_);
       queries.add_sample(times);
       const std::vector<float> t = scaled_targets(trial);
-      target.insert(target.end(), t.begin(), t.end());
+      target.insert(target.end(), t.begin() + crop.first * c_n, t.begin() + (crop.last + 1) * c_n);
     } else {
       const int64_t trial = fold_.train_trials[static_cast<size_t>(id / bins_)];
       const int64_t bin = id % bins_;

@@ -23,6 +23,10 @@ struct CortexTaskOptions {
   DType dtype = DType::f32;
   double mask_ratio = 0.25;
   double spike_dropout = 0.0;  // fine-tuning only: input spikes thinned (see trainer_augment.h)
+  // Non-causal fine-tuning only: each sample is a random run of at least this many bins of
+  // its trial (events and labels of those bins), so the model cannot key a whole trial's
+  // trajectory to a fingerprint of the whole trial. 0: whole trials.
+  int64_t crop_min_bins = 0;
   std::string model_yaml;  // stored with checkpoints so the server can rebuild the model
   int64_t predict_batch = 128;  // windows per forward when predicting
 };

@@ -77,6 +77,7 @@ std::unique_ptr<DecodingTask> make_task(const nn::ModelConfig& model, const Fold
       o.dtype = s.dtype;
       o.mask_ratio = s.mask_ratio;
       o.spike_dropout = s.spike_dropout;
+      o.crop_min_bins = s.crop_min_bins;
       o.model_yaml = model_config_yaml(model);
       return std::make_unique<CortexTask>(model.cortex, fold, protocol, o);
     }
@@ -110,6 +111,7 @@ TaskSettings task_settings(const TrainerConfig& config) {
   s.dtype = dtype_from_name(config.get_text("dtype"));
   s.mask_ratio = config.get_real("pretrain.mask_ratio");
   s.spike_dropout = config.get_real("train.spike_dropout");
+  s.crop_min_bins = config.get_int("train.crop_min_bins");
   return s;
 }
 

@@ -16,6 +16,7 @@ struct TaskSettings {
   DType dtype = DType::f32;
   double mask_ratio = 0.25;
   double spike_dropout = 0.0;  // fine-tuning input thinning
+  int64_t crop_min_bins = 0;   // non-causal Cortex fine-tuning: random trial crops (0: off)
 };
 
 // The model config of a trainer config (its model keys), with data-dependent fields

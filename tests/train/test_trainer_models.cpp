@@ -7,6 +7,7 @@
 #include <cmath>
 #include <filesystem>
 #include <memory>
+#include <set>
 
 #include "engine/error.h"
 #include "train/checkpoint_io.h"
@@ -86,6 +87,28 @@ TEST_CASE("cortex task: a short CPU run lowers the velocity loss") {
   CHECK(last < 0.75 * first);
   REQUIRE(r.last_eval.contains("r2"));
   CHECK(std::isfinite(r.last_eval["r2"].get<double>()));
+}
+
+TEST_CASE("cortex task: whole-trial training on random crops lowers the loss and predicts every bin") {
+  const FoldData fold = make_fold(synthetic_data(), 0);
+  const nn::ModelConfig m = resolve_model_config(config_of(kTinyCortex), synthetic_data(), Protocol::noncausal);
+  TaskSettings settings;
+  settings.crop_min_bins = 20;
+  auto task = make_task(m, fold, Protocol::noncausal, settings);
+  TrainerOptions o = options("", 0, 150);
+  o.batch_size = 4;
+  o.lr = 1e-2;
+  o.warmup_steps = 5;
+  const TrainResult r = Trainer(*task, o).run();
+  double first = 0, last = 0;
+  for (size_t i = 0; i < 25; ++i) first += r.steps[i].loss / 25;
+  for (size_t i = 100; i < 150; ++i) last += r.steps[i].loss / 50;
+  CHECK(last < 0.8 * first);
+  // Crops are a training device only: prediction still covers every bin of each trial.
+  const auto& set = synthetic_data().labelled;
+  const std::vector<float> pred = task->predict(set, fold.test_trials);
+  CHECK(static_cast<int64_t>(pred.size()) ==
+        static_cast<int64_t>(fold.test_trials.size()) * set.bins * set.behavior_dims);
 }
 
 TEST_CASE("cortex task: resume after pre-training or mid fine-tuning repeats the next losses exactly") {
@@ -217,6 +240,33 @@ TEST_CASE("spike dropout thins counts reproducibly at the requested rate") {
   }
   CHECK(kept / 40000.0 == doctest::Approx(0.75).epsilon(0.02));
   CHECK_THROWS_AS(thin_counts(a.data(), 1, 1.0, 0, 0), cortex::Error);
+}
+
+TEST_CASE("random trial crops: in range, at least the minimum, reproducible, varied") {
+  std::set<int64_t> lengths, firsts;
+  for (uint64_t sample = 0; sample < 2000; ++sample) {
+    const BinRange r = random_crop(140, 40, 9, sample);
+    REQUIRE(r.first >= 0);
+    REQUIRE(r.last <= 139);
+    REQUIRE(r.last - r.first + 1 >= 40);
+    const BinRange again = random_crop(140, 40, 9, sample);
+    CHECK((again.first == r.first && again.last == r.last));
+    lengths.insert(r.last - r.first + 1);
+    firsts.insert(r.first);
+  }
+  CHECK(lengths.count(140) == 1);  // the whole trial is one of the lengths drawn
+  CHECK(lengths.size() > 90);      // of the 101 possible lengths
+  CHECK(firsts.size() > 80);
+  const BinRange other_seed = random_crop(140, 40, 10, 0), same_seed = random_crop(140, 40, 9, 0);
+  CHECK_FALSE((other_seed.first == same_seed.first && other_seed.last == same_seed.last &&
+               random_crop(140, 40, 10, 1).first == random_crop(140, 40, 9, 1).first));
+  for (int64_t off : {0, -3, 140, 500}) {
+    const BinRange whole = random_crop(140, off, 9, 3);
+    CHECK((whole.first == 0 && whole.last == 139));
+  }
+  const BinRange single = random_crop(1, 1, 9, 3);
+  CHECK((single.first == 0 && single.last == 0));
+  CHECK_THROWS_AS(random_crop(0, 1, 9, 3), cortex::Error);
 }
 
 TEST_CASE("model keys are checked by the model config parser") {
