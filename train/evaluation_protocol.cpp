@@ -58,6 +58,7 @@ nlohmann::json ProtocolResult::to_json() const {
           {"pretrain_steps", pretrain_steps},
           {"finetune_steps", finetune_steps},
           {"batch_size", batch_size},
+          {"crop_min_bins", crop_min_bins},
           {"data", data}};
 }
 
@@ -76,6 +77,7 @@ ProtocolResult run_protocol(const TrainerConfig& config, const DecodingData& dat
   result.pretrain_steps = trained ? config.get_int("pretrain.steps") : 0;
   result.finetune_steps = trained ? config.get_int("train.steps") : 0;
   result.batch_size = trained ? config.get_int("train.batch_size") : 0;
+  result.crop_min_bins = trained ? config.get_int("train.crop_min_bins") : 0;
 
   result.folds = options.folds;
   for (int64_t fold = 0; fold < options.folds; ++fold)

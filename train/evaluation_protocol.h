@@ -42,6 +42,7 @@ struct ProtocolResult {
   double total_seconds = 0;  // the whole protocol
   std::string device, dtype;
   int64_t pretrain_steps = 0, finetune_steps = 0, batch_size = 0;
+  int64_t crop_min_bins = 0;  // train.crop_min_bins (whole-trial Cortex crops; 0: none)
   std::string data;
 
   nlohmann::json to_json() const;

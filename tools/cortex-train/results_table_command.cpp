@@ -28,6 +28,7 @@ std::string recipe_of(const nlohmann::json& r) {
   std::ostringstream os;
   os << r.value("pretrain_steps", int64_t{0}) << " pre-training + " << r.value("finetune_steps", int64_t{0})
      << " fine-tuning steps, batch " << r.value("batch_size", int64_t{0});
+  if (const int64_t crop = r.value("crop_min_bins", int64_t{0}); crop > 0) os << ", random crops of >= " << crop << " bins";
   return os.str();
 }
 

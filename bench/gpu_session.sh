@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# One device call over a build packed here (scripts/pack_gpu_build.sh): the GPU test suite,
+# compute-sanitizer over the newest kernels, decoding parts under MPS, then the benchmarks
+# alone on the card (kernels, fused attention, Cortex-S training step, serving sweep).
+#   carry: .deb .gpu .data      run from the repository root on the device machine
+# Settings: DECODE ("MODEL PROTOCOLS" for bench/decoding_gpu.sh; empty: none), DECODE_S,
+# SANITIZE_FILTER (doctest -tc filter for compute-sanitizer), SWEEP_S.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=$(realpath "${OUT:-out}")
+mkdir -p "$OUT"
+source scripts/device_env.sh > /dev/null && source scripts/unpack_gpu_build.sh || exit 1
+export CORTEX_DATA_DIR=$PWD/.data/mc_maze_small
+B=$PWD/build-packed/bin
+CS=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/card.txt"
+stamp() { echo "[$((SECONDS))s] $*"; }
+
+stamp "tests and sanitizer"
+( $B/test_cuda > "$OUT/tests.log" 2>&1; echo "test_cuda rc=$?" >> "$OUT/tests.log"
+  for t in test_nn test_ops test_serve; do $B/$t -ts=gpu >> "$OUT/tests.log" 2>&1; echo "$t gpu rc=$?" >> "$OUT/tests.log"; done ) &
+tests=$!
+timeout "${SANITIZE_S:-150}" "$CS" --tool memcheck --report-api-errors no --print-limit 20 $B/test_cuda \
+  -tc="${SANITIZE_FILTER:-cuda segmented*,cuda softmax*,cuda rms_norm*,cuda layer_norm*,cuda row kernels*}" \
+  > "$OUT/sanitizer.log" 2>&1
+echo "memcheck rc=$?" >> "$OUT/sanitizer.log"
+wait $tests
+
+if [ -n "${DECODE:-}" ]; then
+  stamp "decoding: $DECODE"
+  BIN=$B/cortex-train MPS=1 LIMIT_S=${DECODE_S:-200} MAX_JOBS=${MAX_JOBS:-15} \
+    bash bench/decoding_gpu.sh protocol $DECODE > "$OUT/decoding.txt" 2>&1
+  echo quit | nvidia-cuda-mps-control 2> /dev/null
+  sleep 2
+fi
+
+stamp "benchmarks"
+$B/cortex-bench --section gpu-attention --min-seconds 0.2 > "$OUT/bench.txt" 2>&1
+$B/cortex-bench --section gpu-kernels --min-seconds 0.1 >> "$OUT/bench.txt" 2>&1
+for dt in bf16 f32; do
+  $B/cortex-train bench-step --config configs/cortex-s.yaml --batch 64 --events 512 --device cuda --dtype $dt --steps 30 \
+    >> "$OUT/bench.txt" 2>&1
+done
+stamp "serving sweep"
+mkdir -p "$OUT/serve"
+CORTEX_DEVICE=cuda:0 RATES="${RATES:-1000 4000 10000}" SAME_LOAD_RATES="${SAME_LOAD_RATES:-1000}" DURATION=${DURATION:-5} \
+  STREAMS="${STREAMS:-16}" SLO_MS=10 DEADLINE_MS=50 TMPDIR="$OUT/serve" timeout "${SWEEP_S:-120}" \
+  bash bench/serve_sweep.sh build-packed --init cortex-s > "$OUT/serving_gpu.md" 2>&1
+echo "serve sweep rc=$?" >> "$OUT/serving_gpu.md"
+rm -rf "$OUT/serve"
+stamp "done"
+
+echo "== summary"
+grep -hE "test cases|rc=" "$OUT/tests.log"
+grep -hE "ERROR SUMMARY|rc=" "$OUT/sanitizer.log"
+[ -f "$OUT/decoding.txt" ] && grep -hE "R\^2|FAILED|no time|results:" "$OUT/decoding.txt" | grep -v "^|"
+grep -hiE "ms/step|samples/s|fused|loop" "$OUT/bench.txt" | head -20
+tail -25 "$OUT/serving_gpu.md"
