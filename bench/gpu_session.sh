@@ -4,7 +4,7 @@
 # alone on the card (kernels, fused attention, Cortex-S training step, serving sweep).
 #   carry: .deb .gpu .data      run from the repository root on the device machine
 # Settings: DECODE ("MODEL PROTOCOLS" for bench/decoding_gpu.sh; empty: none), DECODE_S,
-# SANITIZE_FILTER (doctest -tc filter for compute-sanitizer), SWEEP_S.
+# SANITIZE_FILTER (doctest -tc filter for compute-sanitizer), SWEEP_S, SERVE_DTYPE (f32 | bf16).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=$(realpath "${OUT:-out}")
@@ -45,7 +45,7 @@ stamp "serving sweep"
 mkdir -p "$OUT/serve"
 CORTEX_DEVICE=cuda:0 RATES="${RATES:-1000 4000 10000}" SAME_LOAD_RATES="${SAME_LOAD_RATES:-1000}" DURATION=${DURATION:-5} \
   STREAMS="${STREAMS:-16}" SLO_MS=10 DEADLINE_MS=50 TMPDIR="$OUT/serve" timeout "${SWEEP_S:-120}" \
-  bash bench/serve_sweep.sh build-packed --init cortex-s > "$OUT/serving_gpu.md" 2>&1
+  bash bench/serve_sweep.sh build-packed --init cortex-s --dtype "${SERVE_DTYPE:-f32}" > "$OUT/serving_gpu.md" 2>&1
 echo "serve sweep rc=$?" >> "$OUT/serving_gpu.md"
 rm -rf "$OUT/serve"
 stamp "done"

@@ -55,6 +55,7 @@ const std::map<std::string, Setter>& setters() {
       {"host", [](ServerConfig& c, const std::string& v) { c.host = v; }},
       {"port", [](ServerConfig& c, const std::string& v) { c.port = static_cast<int>(to_int("port", v)); }},
       {"device", [](ServerConfig& c, const std::string& v) { c.device = v; }},
+      {"dtype", [](ServerConfig& c, const std::string& v) { c.dtype = v; }},
       {"io_threads", [](ServerConfig& c, const std::string& v) { c.io_threads = static_cast<int>(to_int("io_threads", v)); }},
       {"max_batch", [](ServerConfig& c, const std::string& v) { c.max_batch = static_cast<int>(to_int("max_batch", v)); }},
       {"batching", [](ServerConfig& c, const std::string& v) { c.batching = to_bool("batching", v); }},
@@ -88,6 +89,8 @@ void set(ServerConfig& c, const std::string& key, const std::string& value, cons
 }
 
 void check(const ServerConfig& c) {
+  CORTEX_CHECK(c.dtype == "f32" || c.dtype == "bf16" || c.dtype == "f16", "cortex-serve config",
+               "dtype must be f32, bf16 or f16, got '", c.dtype, "'");
   CORTEX_CHECK(c.port >= 0 && c.port <= 65535, "cortex-serve config", "port must be 0..65535, got ", c.port);
   CORTEX_CHECK(c.max_batch >= 1, "cortex-serve config", "max_batch must be at least 1, got ", c.max_batch);
   CORTEX_CHECK(c.queue_capacity >= 1, "cortex-serve config", "queue_capacity must be at least 1");
@@ -111,6 +114,7 @@ nlohmann::json ServerConfig::to_json() const {
           {"host", host},
           {"port", port},
           {"device", device},
+          {"dtype", dtype},
           {"io_threads", io_threads},
           {"max_batch", max_batch},
           {"batching", batching},
@@ -200,6 +204,7 @@ std::string usage() {
          "  --config FILE.yaml     settings file (keys: the option names with '_')\n"
          "  --host H --port N      listen address (port 0 picks a free one; the bound port is printed)\n"
          "  --device cpu|cuda:N    where the model runs\n"
+         "  --dtype f32|bf16|f16   weights and activations (default f32)\n"
          "  --max-batch N          largest batch; --no-batching serves one request at a time\n"
          "  --deadline-ms X        default deadline of a request\n"
          "  --max-batch-wait-ms X  longest a batch is held open for more requests\n"

@@ -19,6 +19,9 @@ struct ServerConfig {
   std::string host = "127.0.0.1";
   int port = 8080;  // 0 picks a free port (printed on stdout)
   std::string device = "cpu";
+  // Weights and activations: f32, or bf16 (half the memory traffic, tensor-core GEMMs; the
+  // model is built or loaded in f32 and converted once at start-up).
+  std::string dtype = "f32";
   int io_threads = 1;
 
   // Scheduling.

@@ -44,7 +44,7 @@ nn::SpikeEvents CortexDecoder::to_events(const Window& w) const {
 
 std::vector<std::vector<float>> CortexDecoder::unscale(const Tensor& out) const {
   const int64_t outputs = model_->config().outputs;
-  const std::vector<float> flat = out.to_vector<float>();
+  const std::vector<float> flat = data_to_dtype(out, DType::f32).to_vector<float>();
   std::vector<std::vector<float>> result(flat.size() / static_cast<size_t>(outputs));
   for (size_t b = 0; b < result.size(); ++b) {
     result[b].resize(static_cast<size_t>(outputs));

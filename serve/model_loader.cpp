@@ -47,6 +47,7 @@ std::unique_ptr<Decoder> load_checkpoint(const ServerConfig& config, Device devi
   auto model = std::make_unique<nn::Cortex>(mc.cortex, nullptr, DType::f32, device);
   const nn::SafetensorsFile file = nn::load_safetensors(config.model_path, device);
   model->load_state_dict(file.tensors);
+  model->to(dtype_from_name(config.dtype));
   CortexServingOptions options;
   options.version = checkpoint_version(config.model_path, header.metadata);
   options.config = cortex_config_json(mc.cortex);
@@ -75,13 +76,17 @@ std::unique_ptr<Decoder> load_decoder(const ServerConfig& config) {
   const Device device = parse_device(config.device);
   if (!config.model_path.empty()) return load_checkpoint(config, device);
   if (config.init_config == "reference") {
+    CORTEX_CHECK(config.dtype == "f32", "cortex-serve", "the reference decoder computes in f64; --dtype ",
+                 config.dtype, " applies to Cortex models only");
     ReferenceConfig rc;
     rc.seed = config.init_seed;
     return std::make_unique<ReferenceDecoder>(rc);
   }
   const nn::CortexConfig cc = nn::load_cortex_config(config.init_config);
   Generator gen(config.init_seed);
+  // Initialised in f32 and then converted, so every dtype serves the same weights.
   auto model = std::make_unique<nn::Cortex>(cc, &gen, DType::f32, device);
+  model->to(dtype_from_name(config.dtype));
   CortexServingOptions options;
   options.version = "init-" + std::to_string(config.init_seed);
   options.config = cortex_config_json(cc);

@@ -55,6 +55,9 @@ TEST_CASE("flags: naive baseline switches and defaults") {
   CHECK(d.batching);
   CHECK(d.model_path.empty());
   CHECK(d.init_config.empty());
+  CHECK(d.dtype == "f32");
+  CHECK(parse({"--dtype", "bf16"}).dtype == "bf16");
+  CHECK(parse({}, {{"CORTEX_DTYPE", "bf16"}}).dtype == "bf16");
 }
 
 TEST_CASE("bad settings are refused with the setting's name") {
@@ -71,6 +74,7 @@ TEST_CASE("bad settings are refused with the setting's name") {
   CHECK(message({"--max-batch", "0"}).find("max_batch") != std::string::npos);
   CHECK(message({"--frobnicate", "1"}).find("unknown setting 'frobnicate'") != std::string::npos);
   CHECK(message({"--port"}).find("needs a value") != std::string::npos);
+  CHECK(message({"--dtype", "int8"}).find("dtype must be f32, bf16 or f16") != std::string::npos);
   CHECK(message({}, {{"CORTEX_BATCHING", "maybe"}}).find("CORTEX_BATCHING") != std::string::npos);
   CHECK(message({"--config", "/nonexistent/x.yaml"}).find("cannot read YAML") != std::string::npos);
 }

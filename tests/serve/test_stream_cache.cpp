@@ -186,6 +186,54 @@ CORTEX_GPU_TEST("streamed decode equals recomputed on the GPU: pages and model o
   check_streamed_equals_recomputed(dec, rec, 50.0, 24, 128, 16, 1e-3);
 }
 
+namespace {
+
+// The same randomly initialised tiny Cortex as f32 and converted to `dtype` (as cortex-serve
+// --dtype does): decodes of the same windows agree within the dtype's rounding, and the
+// converted model's streamed decodes still equal its own decodes from scratch.
+void check_converted_decoder(DType dtype, Device device) {
+  CortexServingOptions opt;
+  opt.version = "test";
+  Generator gen_a(5), gen_b(5);
+  CortexDecoder reference(std::make_unique<nn::Cortex>(tiny_cortex(), &gen_a, DType::f32, device), opt);
+  auto model = std::make_unique<nn::Cortex>(tiny_cortex(), &gen_b, DType::f32, device);
+  model->to(dtype);
+  CortexDecoder converted(std::move(model), opt);
+  CHECK(converted.info().dtype == dtype_name(dtype));
+  const Recording rec = make_recording(14, 40, 1500, 0.3);
+  std::vector<Window> windows;
+  const double length = converted.info().window_ms;
+  for (double end : {1600.0, 1900.0, 2400.0}) {
+    windows.push_back(slice(rec, end - length, end));
+    REQUIRE(windows.back().size() > 10);
+  }
+  std::vector<const Window*> ptrs;
+  for (const Window& w : windows) ptrs.push_back(&w);
+  const auto exact = reference.decode(ptrs), low = converted.decode(ptrs);
+  REQUIRE(exact.size() == low.size());
+  double scale = 0, worst = 0;
+  for (size_t b = 0; b < exact.size(); ++b)
+    for (size_t c = 0; c < exact[b].size(); ++c) {
+      scale = std::max(scale, std::abs(static_cast<double>(exact[b][c])));
+      worst = std::max(worst, std::abs(static_cast<double>(exact[b][c]) - low[b][c]));
+    }
+  REQUIRE(scale > 0);
+  // bf16 keeps 8 bits of mantissa (relative rounding 2^-9 per op); a few layers compound it.
+  CHECK_MESSAGE(worst <= 0.05 * scale, dtype_name(dtype), ": decodes differ from f32 by ", worst, " (scale ", scale,
+                ")");
+  check_streamed_equals_recomputed(converted, rec, 50.0, 24, 128, 16, 1e-2);
+}
+
+}  // namespace
+
+TEST_CASE("a bf16-converted Cortex decodes like the f32 one and streams like itself (cortex-serve --dtype bf16)") {
+  check_converted_decoder(DType::bf16, Device::cpu());
+}
+
+CORTEX_GPU_TEST("a bf16-converted Cortex on the GPU decodes like the f32 one and streams like itself") {
+  check_converted_decoder(DType::bf16, test::gpu());
+}
+
 TEST_CASE("pages of events that left the window are freed; quiet strides empty the stream") {
   ReferenceConfig rc;
   rc.num_units = 10;
