@@ -59,6 +59,7 @@ nlohmann::json ProtocolResult::to_json() const {
           {"finetune_steps", finetune_steps},
           {"batch_size", batch_size},
           {"crop_min_bins", crop_min_bins},
+          {"window_jitter_ms", window_jitter_ms},
           {"data", data}};
 }
 
@@ -78,6 +79,7 @@ ProtocolResult run_protocol(const TrainerConfig& config, const DecodingData& dat
   result.finetune_steps = trained ? config.get_int("train.steps") : 0;
   result.batch_size = trained ? config.get_int("train.batch_size") : 0;
   result.crop_min_bins = trained ? config.get_int("train.crop_min_bins") : 0;
+  result.window_jitter_ms = trained ? config.get_real("train.window_jitter_ms") : 0.0;
 
   result.folds = options.folds;
   for (int64_t fold = 0; fold < options.folds; ++fold)

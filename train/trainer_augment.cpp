@@ -26,17 +26,26 @@ void thin_counts(float* counts, int64_t n, double p, uint64_t seed, uint64_t sam
   }
 }
 
+namespace {
+// Counters far above any cell index thin_count uses (cells * 16 < 2^62).
+constexpr uint64_t kCropCounter = uint64_t{1} << 62;
+constexpr uint64_t kShiftCounter = kCropCounter + 2;
+}  // namespace
+
 BinRange random_crop(int64_t bins, int64_t min_bins, uint64_t seed, uint64_t sample) {
   CORTEX_CHECK(bins > 0, "random_crop", "a trial needs at least one bin, got ", bins);
   if (min_bins <= 0 || min_bins >= bins) return {0, bins - 1};
-  // Counters far above any cell index thin_count uses (cells * 16 < 2^62).
-  constexpr uint64_t kCropCounter = uint64_t{1} << 62;
   const auto pick = [](float u, int64_t choices) {
     return std::min<int64_t>(choices - 1, static_cast<int64_t>(static_cast<double>(u) * static_cast<double>(choices)));
   };
   const int64_t length = min_bins + pick(philox::uniform(seed, sample, kCropCounter), bins - min_bins + 1);
   const int64_t first = pick(philox::uniform(seed, sample, kCropCounter + 1), bins - length + 1);
   return {first, first + length - 1};
+}
+
+double random_shift(double max_shift, uint64_t seed, uint64_t sample) {
+  if (!(max_shift > 0.0)) return 0.0;
+  return (2.0 * static_cast<double>(philox::uniform(seed, sample, kShiftCounter)) - 1.0) * max_shift;
 }
 
 }  // namespace cortex::train

@@ -164,6 +164,9 @@ const std::vector<ConfigKey>& trainer_config_schema() {
       ConfigKey{"train.crop_min_bins", KeyKind::integer, "0", "fine-tuning augmentation for whole-trial (non-causal) "
                                                              "Cortex: each sample is a random run of at least this many "
                                                              "bins of its trial; 0: whole trials", {}, 0, 1e6},
+      ConfigKey{"train.window_jitter_ms", KeyKind::real, "0", "fine-tuning augmentation for whole-trial (non-causal) "
+                                                                "Cortex: the window start moves by a random shift of up "
+                                                                "to this many ms, the trial kept inside; 0: fixed", {}, 0.0, 1e6},
       ConfigKey{"train.eval_every", KeyKind::integer, "100", "steps between evaluations (0: only at the end)", {}, 0, 1e12},
       ConfigKey{"train.checkpoint_every", KeyKind::integer, "500", "steps between checkpoints (0: only at the end)", {}, 0,
        1e12},

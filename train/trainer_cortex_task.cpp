@@ -45,6 +45,14 @@ double CortexTask::trial_window_start() const {
   return -slack_bins * bin_ms_;
 }
 
+double CortexTask::jittered_window_start(uint64_t seed, uint64_t sample) const {
+  const double start = trial_window_start();
+  if (options_.window_jitter_ms <= 0.0) return start;
+  // The trial [0, bins * bin_ms) must stay inside [start, start + window).
+  const double lowest = static_cast<double>(bins_) * bin_ms_ - config_.window_ms, highest = 0.0;
+  return std::clamp(start + random_shift(options_.window_jitter_ms, seed, sample), lowest, highest);
+}
+
 double CortexTask::causal_window_start(int64_t bin) const {
   return static_cast<double>(bin + 1) * bin_ms_ - config_.window_ms;
 }
@@ -124,7 +132,7 @@ Tensor CortexTask::batch_loss(Phase phase, const std::vector<int64_t>& ids, uint
     if (protocol_ == Protocol::noncausal) {
       const int64_t trial = fold_.train_trials[static_cast<size_t>(id)];
       const BinRange crop = random_crop(bins_, options_.crop_min_bins, seed, k);
-      input.add_sample(trial_events(set, trial, crop.first, crop.last, thin, seed, k), trial_window_start());
+      input.add_sample(trial_events(set, trial, crop.first, crop.last, thin, seed, k), jittered_window_start(seed, k));
       std::vector<double> times;
       for (int64_t b = crop.first; b <= crop.last; ++b) times.push_back((static_cast<double>(b) + 0.5) * bin_ms_);
       queries.add_sample(times);

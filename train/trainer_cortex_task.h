@@ -27,6 +27,10 @@ struct CortexTaskOptions {
   // its trial (events and labels of those bins), so the model cannot key a whole trial's
   // trajectory to a fingerprint of the whole trial. 0: whole trials.
   int64_t crop_min_bins = 0;
+  // Non-causal fine-tuning only: the window start moves by a random shift of up to this many
+  // ms (clamped so the trial stays inside the window), so the latents' times relative to the
+  // trial differ from sample to sample instead of being the same 60 fixed grids. 0: off.
+  double window_jitter_ms = 0.0;
   std::string model_yaml;  // stored with checkpoints so the server can rebuild the model
   int64_t predict_batch = 128;  // windows per forward when predicting
 };
@@ -48,6 +52,8 @@ class CortexTask : public DecodingTask {
   // Window start (ms) of a whole trial, and of the causal window that ends with bin t.
   double trial_window_start() const;
   double causal_window_start(int64_t bin) const;
+  // trial_window_start() moved by the sample's random shift (window_jitter_ms), training only.
+  double jittered_window_start(uint64_t seed, uint64_t sample) const;
   // Events of bins [first, last] of one trial, in time order. With thin_p > 0 each spike
   // is dropped with that probability (stream `sample` of `seed`).
   nn::SpikeEvents trial_events(const data::SampleSet& set, int64_t trial, int64_t first_bin, int64_t last_bin,

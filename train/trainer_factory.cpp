@@ -78,6 +78,7 @@ std::unique_ptr<DecodingTask> make_task(const nn::ModelConfig& model, const Fold
       o.mask_ratio = s.mask_ratio;
       o.spike_dropout = s.spike_dropout;
       o.crop_min_bins = s.crop_min_bins;
+      o.window_jitter_ms = s.window_jitter_ms;
       o.model_yaml = model_config_yaml(model);
       return std::make_unique<CortexTask>(model.cortex, fold, protocol, o);
     }
@@ -112,6 +113,7 @@ TaskSettings task_settings(const TrainerConfig& config) {
   s.mask_ratio = config.get_real("pretrain.mask_ratio");
   s.spike_dropout = config.get_real("train.spike_dropout");
   s.crop_min_bins = config.get_int("train.crop_min_bins");
+  s.window_jitter_ms = config.get_real("train.window_jitter_ms");
   return s;
 }
 

@@ -89,11 +89,12 @@ TEST_CASE("cortex task: a short CPU run lowers the velocity loss") {
   CHECK(std::isfinite(r.last_eval["r2"].get<double>()));
 }
 
-TEST_CASE("cortex task: whole-trial training on random crops lowers the loss and predicts every bin") {
+TEST_CASE("cortex task: whole-trial training on random crops and window shifts lowers the loss, predicts every bin") {
   const FoldData fold = make_fold(synthetic_data(), 0);
   const nn::ModelConfig m = resolve_model_config(config_of(kTinyCortex), synthetic_data(), Protocol::noncausal);
   TaskSettings settings;
   settings.crop_min_bins = 20;
+  settings.window_jitter_ms = 100;
   auto task = make_task(m, fold, Protocol::noncausal, settings);
   TrainerOptions o = options("", 0, 150);
   o.batch_size = 4;
@@ -267,6 +268,22 @@ TEST_CASE("random trial crops: in range, at least the minimum, reproducible, var
   const BinRange single = random_crop(1, 1, 9, 3);
   CHECK((single.first == 0 && single.last == 0));
   CHECK_THROWS_AS(random_crop(0, 1, 9, 3), cortex::Error);
+}
+
+TEST_CASE("random window shifts: within the bound, reproducible, both signs, none when off") {
+  double lowest = 0, highest = 0;
+  for (uint64_t sample = 0; sample < 1000; ++sample) {
+    const double s = random_shift(150.0, 4, sample);
+    REQUIRE(std::abs(s) <= 150.0);
+    CHECK(s == random_shift(150.0, 4, sample));
+    lowest = std::min(lowest, s);
+    highest = std::max(highest, s);
+  }
+  CHECK(lowest < -140.0);
+  CHECK(highest > 140.0);
+  CHECK(random_shift(150.0, 4, 0) != random_shift(150.0, 5, 0));
+  CHECK(random_shift(0.0, 4, 0) == 0.0);
+  CHECK(random_shift(-1.0, 4, 0) == 0.0);
 }
 
 TEST_CASE("model keys are checked by the model config parser") {

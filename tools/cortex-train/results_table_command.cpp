@@ -29,6 +29,7 @@ std::string recipe_of(const nlohmann::json& r) {
   os << r.value("pretrain_steps", int64_t{0}) << " pre-training + " << r.value("finetune_steps", int64_t{0})
      << " fine-tuning steps, batch " << r.value("batch_size", int64_t{0});
   if (const int64_t crop = r.value("crop_min_bins", int64_t{0}); crop > 0) os << ", random crops of >= " << crop << " bins";
+  if (const double jitter = r.value("window_jitter_ms", 0.0); jitter > 0) os << ", window jitter +-" << jitter << " ms";
   return os.str();
 }
 
