@@ -33,9 +33,14 @@ SKIP_TAGS=${SKIP_TAGS:-}  # parts already done, e.g. "gru-causal-s0-f0 gru-causa
 MPS=${MPS:-0}
 env_setup() {
   [ "$DEVICE" != cpu ] || return 0
-  [ -d /opt/cortex-deps ] || source scripts/device_env.sh
+  source scripts/device_env.sh  # idempotent; LD_LIBRARY_PATH does not outlive a call
   if [ "$MPS" = 1 ] && command -v nvidia-cuda-mps-control > /dev/null; then
-    nvidia-cuda-mps-control -d 2> /dev/null && echo "MPS daemon started" || echo "MPS daemon already running or unavailable"
+    if nvidia-cuda-mps-control -d 2> /dev/null; then
+      echo "MPS daemon started"
+      trap 'echo quit | nvidia-cuda-mps-control' EXIT  # later timings must not run under it
+    else
+      echo "MPS daemon already running or unavailable"
+    fi
   fi
 }
 
@@ -72,6 +77,7 @@ case "${1:-}" in
     model=${2:?model name}
     shift 2
     protocols=${*:-causal noncausal}
+    case "$model" in *-crop) protocols=${*:-noncausal} ;; esac  # crops apply to whole-trial training only
     label=$model
     case "$model" in
       cortex-xs) recipe=$RECIPE_CORTEX_XS ;;
@@ -118,9 +124,11 @@ case "${1:-}" in
       done
     done
     while [ "${#tags[@]}" -gt 0 ]; do reap; done
-    cat "$work"/*.jsonl > "$OUT/decoding-$label.jsonl" 2>/dev/null || true
-    cat "$work"/*.log > "$OUT/decoding-$label.log"
-    grep -h "R^2" "$work"/*.log | head -40
+    shopt -s nullglob
+    cat "$work"/*.jsonl /dev/null > "$OUT/decoding-$label.jsonl"
+    cat "$work"/*.log /dev/null > "$OUT/decoding-$label.log"
+    grep -h "R^2" "$work"/*.log /dev/null | head -40 || true
+    rm -rf "$work"
     echo "results: $OUT/decoding-$label.jsonl ($(wc -l < "$OUT/decoding-$label.jsonl") parts)"
     exit $failed
     ;;

@@ -7,20 +7,23 @@
 # SANITIZE_FILTER (doctest -tc filter for compute-sanitizer), SWEEP_S, SERVE_DTYPE (f32 | bf16).
 set -uo pipefail
 cd "$(dirname "$0")/.."
+mkdir -p "${OUT:-out}"
 OUT=$(realpath "${OUT:-out}")
-mkdir -p "$OUT"
+export OUT
 source scripts/device_env.sh > /dev/null && source scripts/unpack_gpu_build.sh || exit 1
 export CORTEX_DATA_DIR=$PWD/.data/mc_maze_small
-B=$PWD/build-packed/bin
+B="$PWD/build-packed/bin"
 CS=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/card.txt"
 stamp() { echo "[$((SECONDS))s] $*"; }
 
 stamp "tests and sanitizer"
-( $B/test_cuda > "$OUT/tests.log" 2>&1; echo "test_cuda rc=$?" >> "$OUT/tests.log"
-  for t in test_nn test_ops test_serve; do $B/$t -ts=gpu >> "$OUT/tests.log" 2>&1; echo "$t gpu rc=$?" >> "$OUT/tests.log"; done ) &
+( timeout "${TESTS_S:-300}" "$B/test_cuda" > "$OUT/tests.log" 2>&1; echo "test_cuda rc=$?" >> "$OUT/tests.log"
+  for t in test_nn test_ops test_serve; do
+    timeout 120 "$B/$t" -ts=gpu >> "$OUT/tests.log" 2>&1; echo "$t gpu rc=$?" >> "$OUT/tests.log"
+  done ) &
 tests=$!
-timeout "${SANITIZE_S:-150}" "$CS" --tool memcheck --report-api-errors no --print-limit 20 $B/test_cuda \
+timeout "${SANITIZE_S:-150}" "$CS" --tool memcheck --report-api-errors no --print-limit 20 "$B/test_cuda" \
   -tc="${SANITIZE_FILTER:-cuda segmented*,cuda softmax*,cuda rms_norm*,cuda layer_norm*,cuda row kernels*}" \
   > "$OUT/sanitizer.log" 2>&1
 echo "memcheck rc=$?" >> "$OUT/sanitizer.log"
@@ -28,17 +31,17 @@ wait $tests
 
 if [ -n "${DECODE:-}" ]; then
   stamp "decoding: $DECODE"
-  BIN=$B/cortex-train MPS=1 LIMIT_S=${DECODE_S:-200} MAX_JOBS=${MAX_JOBS:-15} \
+  BIN="$B/cortex-train" MPS=1 LIMIT_S=${DECODE_S:-200} MAX_JOBS=${MAX_JOBS:-15} \
     bash bench/decoding_gpu.sh protocol $DECODE > "$OUT/decoding.txt" 2>&1
   echo quit | nvidia-cuda-mps-control 2> /dev/null
   sleep 2
 fi
 
 stamp "benchmarks"
-$B/cortex-bench --section gpu-attention --min-seconds 0.2 > "$OUT/bench.txt" 2>&1
-$B/cortex-bench --section gpu-kernels --min-seconds 0.1 >> "$OUT/bench.txt" 2>&1
+"$B/cortex-bench" --section gpu-attention --min-seconds 0.2 > "$OUT/bench.txt" 2>&1
+"$B/cortex-bench" --section gpu-kernels --min-seconds 0.1 >> "$OUT/bench.txt" 2>&1
 for dt in bf16 f32; do
-  $B/cortex-train bench-step --config configs/cortex-s.yaml --batch 64 --events 512 --device cuda --dtype $dt --steps 30 \
+  "$B/cortex-train" bench-step --config configs/cortex-s.yaml --batch 64 --events 512 --device cuda --dtype $dt --steps 30 \
     >> "$OUT/bench.txt" 2>&1
 done
 stamp "serving sweep"
@@ -56,3 +59,5 @@ grep -hE "ERROR SUMMARY|rc=" "$OUT/sanitizer.log"
 [ -f "$OUT/decoding.txt" ] && grep -hE "R\^2|FAILED|no time|results:" "$OUT/decoding.txt" | grep -v "^|"
 grep -hiE "ms/step|samples/s|fused|loop" "$OUT/bench.txt" | head -20
 tail -25 "$OUT/serving_gpu.md"
+# Exit status: non-zero when a test binary, the sanitizer or the sweep reported a failure.
+! grep -hqE "rc=[1-9]" "$OUT/tests.log" "$OUT/sanitizer.log" "$OUT/serving_gpu.md"

@@ -16,7 +16,7 @@ strip --strip-unneeded .gpu/stage/bin/* .gpu/stage/lib/*.so
 tar -C .gpu/stage -czf .gpu/cortex-gpu.tgz bin lib
 rm -rf .gpu/stage
 (cd .gpu/deps && apt-get download libyaml-cpp0.7 > /dev/null)
-git rev-parse HEAD > .gpu/commit
+git rev-parse HEAD > .gpu/commit  # HEAD when packed: build the tree first (cmake --build)
 git status --short --untracked-files=no > .gpu/dirty
 if [ -d ../shared/data/mc_maze_small ]; then mkdir -p .data && cp -r ../shared/data/mc_maze_small .data/; fi
-du -sh .gpu .data 2>/dev/null
+du -sh .gpu .data 2>/dev/null || true

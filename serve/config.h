@@ -19,8 +19,9 @@ struct ServerConfig {
   std::string host = "127.0.0.1";
   int port = 8080;  // 0 picks a free port (printed on stdout)
   std::string device = "cpu";
-  // Weights and activations: f32, or bf16 (half the memory traffic, tensor-core GEMMs; the
-  // model is built or loaded in f32 and converted once at start-up).
+  // Weights and activations: f32, bf16 or f16 (half the weight and activation traffic,
+  // tensor-core GEMMs); the model is built or loaded in f32 and converted once at start-up.
+  // The streaming cache keeps its rows in f32 whatever this is (exact for bf16/f16 values).
   std::string dtype = "f32";
   int io_threads = 1;
 

@@ -43,9 +43,9 @@ BinRange random_crop(int64_t bins, int64_t min_bins, uint64_t seed, uint64_t sam
   return {first, first + length - 1};
 }
 
-double random_shift(double max_shift, uint64_t seed, uint64_t sample) {
-  if (!(max_shift > 0.0)) return 0.0;
-  return (2.0 * static_cast<double>(philox::uniform(seed, sample, kShiftCounter)) - 1.0) * max_shift;
+double random_in(double lo, double hi, uint64_t seed, uint64_t sample) {
+  if (!(hi > lo)) return lo;
+  return lo + static_cast<double>(philox::uniform(seed, sample, kShiftCounter)) * (hi - lo);
 }
 
 }  // namespace cortex::train

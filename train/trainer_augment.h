@@ -19,8 +19,8 @@ struct BinRange {
 // least `min_bins` long, its length and then its start uniform over what fits. With
 // min_bins <= 0 or >= bins the whole trial. Its own Philox stream, apart from thinning's.
 BinRange random_crop(int64_t bins, int64_t min_bins, uint64_t seed, uint64_t sample);
-// Random shift in [-max_shift, +max_shift] (uniform; 0 when max_shift <= 0), from a Philox
-// stream apart from thinning's and the crops'.
-double random_shift(double max_shift, uint64_t seed, uint64_t sample);
+// Uniform draw in [lo, hi] (lo when hi <= lo), from a Philox stream apart from thinning's and
+// the crops'.
+double random_in(double lo, double hi, uint64_t seed, uint64_t sample);
 
 }  // namespace cortex::train

@@ -48,9 +48,11 @@ double CortexTask::trial_window_start() const {
 double CortexTask::jittered_window_start(uint64_t seed, uint64_t sample) const {
   const double start = trial_window_start();
   if (options_.window_jitter_ms <= 0.0) return start;
-  // The trial [0, bins * bin_ms) must stay inside [start, start + window).
+  // The trial [0, bins * bin_ms) must stay inside [start, start + window): drawn uniformly from
+  // the part of [start - jitter, start + jitter] that keeps it there (no pile-up at the edges).
   const double lowest = static_cast<double>(bins_) * bin_ms_ - config_.window_ms, highest = 0.0;
-  return std::clamp(start + random_shift(options_.window_jitter_ms, seed, sample), lowest, highest);
+  return random_in(std::max(lowest, start - options_.window_jitter_ms), std::min(highest, start + options_.window_jitter_ms),
+                   seed, sample);
 }
 
 double CortexTask::causal_window_start(int64_t bin) const {

@@ -28,8 +28,8 @@ struct CortexTaskOptions {
   // trajectory to a fingerprint of the whole trial. 0: whole trials.
   int64_t crop_min_bins = 0;
   // Non-causal fine-tuning only: the window start moves by a random shift of up to this many
-  // ms (clamped so the trial stays inside the window), so the latents' times relative to the
-  // trial differ from sample to sample instead of being the same 60 fixed grids. 0: off.
+  // ms (only as far as keeps the trial inside the window), so the latents' times relative to
+  // the trial differ from sample to sample instead of one fixed grid per trial. 0: off.
   double window_jitter_ms = 0.0;
   std::string model_yaml;  // stored with checkpoints so the server can rebuild the model
   int64_t predict_batch = 128;  // windows per forward when predicting

@@ -69,6 +69,10 @@ std::string model_config_yaml(const nn::ModelConfig& m) {
 
 std::unique_ptr<DecodingTask> make_task(const nn::ModelConfig& model, const FoldData& fold, Protocol protocol,
                                         const TaskSettings& s) {
+  CORTEX_CHECK((s.crop_min_bins == 0 && s.window_jitter_ms == 0) ||
+                   (model.kind == nn::ModelKind::cortex && protocol == Protocol::noncausal),
+               "config", "train.crop_min_bins and train.window_jitter_ms apply to whole-trial (non-causal) Cortex "
+               "training; this is a ", protocol_name(protocol), " ", nn::model_kind_name(model.kind), " run");
   switch (model.kind) {
     case nn::ModelKind::cortex: {
       CortexTaskOptions o;

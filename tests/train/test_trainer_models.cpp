@@ -13,6 +13,7 @@
 #include "train/checkpoint_io.h"
 #include "train/trainer.h"
 #include "train/trainer_augment.h"
+#include "train/trainer_cortex_task.h"
 #include "train/trainer_factory.h"
 
 using namespace cortex;
@@ -110,6 +111,12 @@ TEST_CASE("cortex task: whole-trial training on random crops and window shifts l
   const std::vector<float> pred = task->predict(set, fold.test_trials);
   CHECK(static_cast<int64_t>(pred.size()) ==
         static_cast<int64_t>(fold.test_trials.size()) * set.bins * set.behavior_dims);
+  // Where they would be silently ignored, the settings are refused.
+  const nn::ModelConfig causal = resolve_model_config(config_of(kTinyCortex), synthetic_data(), Protocol::causal);
+  CHECK_THROWS_WITH_AS(make_task(causal, fold, Protocol::causal, settings),
+                       doctest::Contains("apply to whole-trial (non-causal) Cortex"), cortex::Error);
+  const nn::ModelConfig gru = resolve_model_config(config_of(kTinyGru), synthetic_data(), Protocol::noncausal);
+  CHECK_THROWS_AS(make_task(gru, fold, Protocol::noncausal, settings), cortex::Error);
 }
 
 TEST_CASE("cortex task: resume after pre-training or mid fine-tuning repeats the next losses exactly") {
@@ -270,20 +277,45 @@ TEST_CASE("random trial crops: in range, at least the minimum, reproducible, var
   CHECK_THROWS_AS(random_crop(0, 1, 9, 3), cortex::Error);
 }
 
-TEST_CASE("random window shifts: within the bound, reproducible, both signs, none when off") {
-  double lowest = 0, highest = 0;
+TEST_CASE("random window shifts: uniform within their range, reproducible, and the trial stays inside the window") {
+  double lowest = 1e9, highest = -1e9;
   for (uint64_t sample = 0; sample < 1000; ++sample) {
-    const double s = random_shift(150.0, 4, sample);
+    const double s = random_in(-150.0, 150.0, 4, sample);
     REQUIRE(std::abs(s) <= 150.0);
-    CHECK(s == random_shift(150.0, 4, sample));
+    CHECK(s == random_in(-150.0, 150.0, 4, sample));
     lowest = std::min(lowest, s);
     highest = std::max(highest, s);
   }
   CHECK(lowest < -140.0);
   CHECK(highest > 140.0);
-  CHECK(random_shift(150.0, 4, 0) != random_shift(150.0, 5, 0));
-  CHECK(random_shift(0.0, 4, 0) == 0.0);
-  CHECK(random_shift(-1.0, 4, 0) == 0.0);
+  CHECK(random_in(-150.0, 150.0, 4, 0) != random_in(-150.0, 150.0, 5, 0));
+  CHECK(random_in(3.0, 3.0, 4, 0) == 3.0);
+  CHECK(random_in(3.0, 1.0, 4, 0) == 3.0);
+
+  // The tiny model's window is longer than a synthetic trial; a jitter beyond the slack may
+  // use all of the slack and no more.
+  const FoldData fold = make_fold(synthetic_data(), 0);
+  const nn::ModelConfig m = resolve_model_config(config_of(kTinyCortex), synthetic_data(), Protocol::noncausal);
+  TaskSettings settings;
+  settings.window_jitter_ms = 1000;
+  auto task = make_task(m, fold, Protocol::noncausal, settings);
+  auto& cortex_task = dynamic_cast<CortexTask&>(*task);
+  const double trial_ms = static_cast<double>(synthetic_data().bins()) * synthetic_data().bin_ms();
+  const double centred = cortex_task.trial_window_start();
+  REQUIRE(m.cortex.window_ms - trial_ms > 50.0);
+  double first = 1e9, last = -1e9;
+  for (uint64_t sample = 0; sample < 500; ++sample) {
+    const double start = cortex_task.jittered_window_start(7, sample);
+    REQUIRE(start <= 0.0);
+    REQUIRE(start + m.cortex.window_ms >= trial_ms);
+    first = std::min(first, start);
+    last = std::max(last, start);
+  }
+  CHECK(first < centred - 0.8 * (0.0 - (trial_ms - m.cortex.window_ms)) / 2);
+  CHECK(last > centred + 0.8 * (0.0 - (trial_ms - m.cortex.window_ms)) / 2);
+  settings.window_jitter_ms = 0;
+  auto fixed = make_task(m, fold, Protocol::noncausal, settings);
+  CHECK(dynamic_cast<CortexTask&>(*fixed).jittered_window_start(7, 3) == centred);
 }
 
 TEST_CASE("model keys are checked by the model config parser") {
