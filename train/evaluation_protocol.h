@@ -44,6 +44,7 @@ struct ProtocolResult {
   int64_t pretrain_steps = 0, finetune_steps = 0, batch_size = 0;
   int64_t crop_min_bins = 0;  // train.crop_min_bins (whole-trial Cortex crops; 0: none)
   double window_jitter_ms = 0;  // train.window_jitter_ms (whole-trial Cortex; 0: none)
+  double lr = 0, weight_decay = 0, spike_dropout = 0;  // optim.lr, optim.weight_decay, train.spike_dropout
   std::string data;
 
   nlohmann::json to_json() const;

@@ -28,6 +28,9 @@ std::string recipe_of(const nlohmann::json& r) {
   std::ostringstream os;
   os << r.value("pretrain_steps", int64_t{0}) << " pre-training + " << r.value("finetune_steps", int64_t{0})
      << " fine-tuning steps, batch " << r.value("batch_size", int64_t{0});
+  // Older records lack these keys; they are shown only where recorded.
+  if (r.contains("lr")) os << ", lr " << r.value("lr", 0.0) << ", weight decay " << r.value("weight_decay", 0.0);
+  if (const double p = r.value("spike_dropout", 0.0); p > 0) os << ", spike dropout " << p;
   if (const int64_t crop = r.value("crop_min_bins", int64_t{0}); crop > 0) os << ", random crops of >= " << crop << " bins";
   if (const double jitter = r.value("window_jitter_ms", 0.0); jitter > 0) os << ", window jitter +-" << jitter << " ms";
   return os.str();
