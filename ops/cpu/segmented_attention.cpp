@@ -25,6 +25,18 @@ A dot(const T* a, const T* b, int64_t n) {
   return s;
 }
 
+// One (query i, key j) term of the backward, shared by the query-major and key-major passes:
+// P_ij recomputed from the saved log-sum-exp, and dS_ij = P_ij (gout_i . v_j - delta_i).
+template <typename A>
+struct ScoreGrad {
+  A prob, ds;
+};
+template <typename A, typename T>
+ScoreGrad<A> score_grad(const T* qi, const T* kj, const T* gi, const T* vj, int64_t d, A scale, A lse, A delta) {
+  const A prob = std::exp(dot<A>(qi, kj, d) * scale - lse);
+  return {prob, prob * (dot<A>(gi, vj, d) - delta)};
+}
+
 int64_t grain_for(int64_t keys, int64_t d) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(1, keys * d)); }
 
 struct Layout {
@@ -122,8 +134,7 @@ void cpu_segmented_attention_backward(const Tensor& q, const std::vector<int64_t
         std::fill(acc.begin(), acc.end(), A(0));
         for (int64_t j = 0; j < nk; ++j) {
           const T* kj = pk + L.row(k0 + j, h);
-          const A prob = std::exp(dot<A>(qi, kj, L.d) * sc - pl[t]);
-          const A ds = prob * (dot<A>(gi, pv + L.row(k0 + j, h), L.d) - delta[t]);
+          const A ds = score_grad<A>(qi, kj, gi, pv + L.row(k0 + j, h), L.d, sc, pl[t], delta[t]).ds;
           for (int64_t c = 0; c < L.d; ++c) acc[c] += ds * convert<A>(kj[c]);
         }
         T* o = pgq + L.row(i, h);
@@ -145,8 +156,7 @@ void cpu_segmented_attention_backward(const Tensor& q, const std::vector<int64_t
           const int64_t row = i * L.heads + h;
           const T* qi = pq + L.row(i, h);
           const T* gi = pg + L.row(i, h);
-          const A prob = std::exp(dot<A>(qi, kj, L.d) * sc - pl[row]);
-          const A ds = prob * (dot<A>(gi, vj, L.d) - delta[row]);
+          const auto [prob, ds] = score_grad<A>(qi, kj, gi, vj, L.d, sc, pl[row], delta[row]);
           for (int64_t c = 0; c < L.d; ++c) {
             acc_k[c] += ds * convert<A>(qi[c]);
             acc_v[c] += prob * convert<A>(gi[c]);
