@@ -79,6 +79,17 @@ CORTEX_KERNEL_TABLE(segmented_attention_backward_kernel,
                     void(const Tensor& q, const std::vector<int64_t>& q_offsets, const Tensor& k, const Tensor& v,
                          const std::vector<int64_t>& k_offsets, double scale, const Tensor& out, const Tensor& lse,
                          const Tensor& gout, const Tensor& gq, const Tensor& gk, const Tensor& gv));
+// Inference variant whose key offsets stay on the device, so a captured CUDA graph can be
+// replayed with another packing: q and out [B * Lq, H, D], sample b owning query rows
+// [b * Lq, (b + 1) * Lq), k and v [Nk, H, D] (Nk a capacity: rows past the last offset are
+// never read), k_offsets i32/i64 [B + 1] on the same device; sample b attends to key rows
+// [k_offsets[b], k_offsets[b + 1]). All contiguous; out written (0 for a sample without keys).
+// Bad offsets never read outside k: sample b reads rows [lo, hi) with lo = k_offsets[b]
+// clamped into [0, Nk] and hi = k_offsets[b + 1] clamped into [lo, Nk] (the CPU op rejects
+// bad offsets first; on the GPU that would need a host read).
+CORTEX_KERNEL_TABLE(segmented_attention_device_offsets_kernel,
+                    void(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& k_offsets, double scale,
+                         const Tensor& out));
 
 // out = x.index_select(dim, idx): out has x's shape with idx.numel() at dim; idx is i32/i64,
 // already checked to lie in range.

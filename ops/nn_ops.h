@@ -37,4 +37,16 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
 Tensor segmented_attention(const Tensor& q, const std::vector<int64_t>& q_offsets, const Tensor& k, const Tensor& v,
                            const std::vector<int64_t>& k_offsets, double scale = 0.0);
 
+// segmented_attention for inference with fixed shapes (CUDA graph replays): the key offsets
+// are a tensor on the operands' device, read by the kernel, never by the host. k_offsets
+// i32/i64 [B + 1]: sample b attends to key rows [k_offsets[b], k_offsets[b + 1]) of k and v
+// [Nk, H, D], where Nk may exceed k_offsets[B] (a capacity; the rows past it are ignored,
+// whatever they hold). Every sample has the same number of queries: q [B * Lq, H, D], sample
+// b's rows [b * Lq, (b + 1) * Lq). Returns [B * Lq, H, D]. On the CPU the offsets are checked
+// (0 <= k_offsets[0] <= ... <= k_offsets[B] <= Nk); on the GPU they cannot be without a
+// host read, and out-of-range ones are clamped into [0, Nk]. No backward: inputs that would
+// record autograd history are refused.
+Tensor segmented_attention_device_offsets(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& k_offsets,
+                                          double scale = 0.0);
+
 }  // namespace cortex

@@ -1,11 +1,13 @@
 // Fused attention over packed samples of different lengths: one kernel call forward and one
 // backward for the whole batch, however many samples, instead of a chain of matmul/softmax
 // launches per sample. The forward saves the per-row log-sum-exp so backward recomputes the
-// probabilities instead of storing them.
+// probabilities instead of storing them. The device-offset variant (inference only) takes
+// its key offsets as a device tensor so CUDA graph replays can change the packing.
 #include <cmath>
 #include <cstdint>
 #include <limits>
 
+#include "autograd/grad_mode.h"
 #include "autograd/node.h"
 #include "engine/factory.h"
 #include "ops/kernels.h"
@@ -27,34 +29,68 @@ void check_offsets(const std::vector<int64_t>& off, const char* what, int64_t ro
                " rows");
 }
 
-void check_operands(const Tensor& q, const std::vector<int64_t>& q_offsets, const Tensor& k, const Tensor& v,
-                    const std::vector<int64_t>& k_offsets, double scale) {
-  CORTEX_CHECK(q.defined() && k.defined() && v.defined(), kOp, "undefined q, k or v");
-  CORTEX_CHECK(q.dim() == 3 && k.dim() == 3 && v.dim() == 3, kOp, "expected q [Nq, H, D], k and v [Nk, H, D], got q ",
+// What both variants require of q, k, v and scale (offsets aside).
+void check_qkv(const Tensor& q, const Tensor& k, const Tensor& v, double scale, const char* op) {
+  CORTEX_CHECK(q.defined() && k.defined() && v.defined(), op, "undefined q, k or v");
+  CORTEX_CHECK(q.dim() == 3 && k.dim() == 3 && v.dim() == 3, op, "expected q [Nq, H, D], k and v [Nk, H, D], got q ",
                q.describe(), ", k ", k.describe(), ", v ", v.describe());
-  CORTEX_CHECK(is_floating(q.dtype()) && q.dtype() == k.dtype() && q.dtype() == v.dtype(), kOp,
+  CORTEX_CHECK(is_floating(q.dtype()) && q.dtype() == k.dtype() && q.dtype() == v.dtype(), op,
                "q, k, v must share a floating dtype, got q ", q.describe(), ", k ", k.describe(), ", v ", v.describe());
-  CORTEX_CHECK(q.device() == k.device() && q.device() == v.device(), kOp, "q, k, v on different devices: q ",
+  CORTEX_CHECK(q.device() == k.device() && q.device() == v.device(), op, "q, k, v on different devices: q ",
                q.describe(), ", k ", k.describe(), ", v ", v.describe());
-  CORTEX_CHECK(k.shape() == v.shape() && q.size(1) == k.size(1) && q.size(2) == k.size(2), kOp,
+  CORTEX_CHECK(k.shape() == v.shape() && q.size(1) == k.size(1) && q.size(2) == k.size(2), op,
                "q [Nq, H, D], k and v [Nk, H, D] must share H and D (and k, v their shape), got q ", q.describe(),
                ", k ", k.describe(), ", v ", v.describe());
-  CORTEX_CHECK(q.size(2) > 0, kOp, "needs a non-zero head dim, got q ", q.describe());
-  CORTEX_CHECK(std::isfinite(scale) && scale >= 0, kOp, "scale must be finite and >= 0 (0: 1/sqrt(D)), got ", scale);
+  CORTEX_CHECK(q.size(2) > 0, op, "needs a non-zero head dim, got q ", q.describe());
+  CORTEX_CHECK(std::isfinite(scale) && scale >= 0, op, "scale must be finite and >= 0 (0: 1/sqrt(D)), got ", scale);
+  if (q.device().is_cuda()) {
+    CORTEX_CHECK(q.dtype() != DType::f64, op, "f64 is CPU only; got q ", q.describe());
+    CORTEX_CHECK(q.size(2) <= kCudaMaxHeadDim, op, "the CUDA kernels take head dims up to ", kCudaMaxHeadDim,
+                 ", got q ", q.describe());
+    constexpr int64_t kMaxRows = std::numeric_limits<int32_t>::max();
+    CORTEX_CHECK(q.size(1) <= 65535, op, "the CUDA kernels take up to 65535 heads (one grid dim), got q ",
+                 q.describe());
+    CORTEX_CHECK(q.size(0) <= kMaxRows && k.size(0) <= kMaxRows, op, "the CUDA kernels index rows in 32 bits; got q ",
+                 q.describe(), ", k ", k.describe());
+  }
+}
+
+void check_operands(const Tensor& q, const std::vector<int64_t>& q_offsets, const Tensor& k, const Tensor& v,
+                    const std::vector<int64_t>& k_offsets, double scale) {
+  check_qkv(q, k, v, scale, kOp);
   check_offsets(q_offsets, "query", q.size(0));
   check_offsets(k_offsets, "key", k.size(0));
   CORTEX_CHECK(q_offsets.size() == k_offsets.size(), kOp, "query offsets describe ", q_offsets.size() - 1,
                " samples but key offsets ", k_offsets.size() - 1);
-  if (q.device().is_cuda()) {
-    CORTEX_CHECK(q.dtype() != DType::f64, kOp, "f64 is CPU only; got q ", q.describe());
-    CORTEX_CHECK(q.size(2) <= kCudaMaxHeadDim, kOp, "the CUDA kernels take head dims up to ", kCudaMaxHeadDim,
-                 ", got q ", q.describe());
-    constexpr int64_t kMaxRows = std::numeric_limits<int32_t>::max();
-    CORTEX_CHECK(q.size(1) <= 65535, kOp, "the CUDA kernels take up to 65535 heads (one grid dim), got q ",
-                 q.describe());
-    CORTEX_CHECK(q.size(0) <= kMaxRows && k.size(0) <= kMaxRows, kOp, "the CUDA kernels index rows in 32 bits; got q ",
-                 q.describe(), ", k ", k.describe());
-  }
+}
+
+// The device-offset variant: offsets i32/i64 [B + 1] beside q; on the CPU also their values.
+void check_device_offsets(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& k_offsets, double scale) {
+  constexpr const char* op = "segmented_attention_device_offsets";
+  check_qkv(q, k, v, scale, op);
+  CORTEX_CHECK(!grad_enabled() || !(q.requires_grad() || k.requires_grad() || v.requires_grad()), op,
+               "is inference-only (no backward), but q, k or v would record autograd history: q ", q.describe(),
+               ", k ", k.describe(), ", v ", v.describe(), " (call it under NoGradGuard)");
+  CORTEX_CHECK(k_offsets.defined() && k_offsets.dim() == 1 && k_offsets.numel() >= 1 &&
+                   (k_offsets.dtype() == DType::i32 || k_offsets.dtype() == DType::i64),
+               op, "key offsets must be i32 or i64 [B + 1], got ",
+               k_offsets.defined() ? k_offsets.describe() : "undefined");
+  CORTEX_CHECK(k_offsets.device() == q.device(), op, "key offsets ", k_offsets.describe(), " and q ", q.describe(),
+               " on different devices");
+  const int64_t samples = k_offsets.numel() - 1;
+  CORTEX_CHECK(samples > 0 ? q.size(0) % samples == 0 : q.size(0) == 0, op, "q ", q.describe(),
+               " must hold the same number of query rows for each of the ", samples, " samples of key offsets ",
+               k_offsets.describe());
+  if (q.device().is_cuda())
+    CORTEX_CHECK(samples <= 65535, op, "the CUDA kernel takes up to 65535 samples (one grid dim), got key offsets ",
+                 k_offsets.describe());
+  if (!k_offsets.device().is_cpu()) return;
+  const std::vector<int64_t> off = k_offsets.to_vector<int64_t>();
+  CORTEX_CHECK(off.front() >= 0, op, "key offsets must start at >= 0, got ", off.front());
+  for (int64_t b = 0; b < samples; ++b)
+    CORTEX_CHECK(off[b + 1] >= off[b], op, "key offsets decrease at sample ", b, " (", off[b], " -> ", off[b + 1], ")");
+  CORTEX_CHECK(off.back() <= k.size(0), op, "key offsets end at ", off.back(), " but k ", k.describe(), " has ",
+               k.size(0), " rows");
 }
 
 // t's data contiguous, without autograd history (the kernels only read it).
@@ -83,6 +119,17 @@ Tensor segmented_attention(const Tensor& q, const std::vector<int64_t>& q_offset
                                                                  dense(g), gq, gk, gv);
         return std::vector<Tensor>{needs[0] ? gq : Tensor(), needs[1] ? gk : Tensor(), needs[2] ? gv : Tensor()};
       });
+}
+
+Tensor segmented_attention_device_offsets(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& k_offsets,
+                                          double scale) {
+  check_device_offsets(q, k, v, k_offsets, scale);
+  const double s = scale > 0 ? scale : 1.0 / std::sqrt(static_cast<double>(q.size(2)));
+  Tensor out = empty(q.shape(), q.dtype(), q.device());
+  if (out.numel() > 0)
+    segmented_attention_device_offsets_kernel().get(q.device())(dense(q), dense(k), dense(v), dense(k_offsets), s,
+                                                                out);
+  return out;
 }
 
 }  // namespace cortex

@@ -4,7 +4,10 @@
 //
 // The sample offsets travel in the kernel's parameter block (no host-to-device copy, so the
 // calls can be captured in a CUDA graph). Grid: x = tile of rows within the sample, y = sample,
-// z = head; blocks past their sample's rows return at once.
+// z = head; blocks past their sample's rows return at once. The inference variant
+// (segmented_attention_device_offsets_kernel) runs the same forward with every sample owning
+// the same number of queries and the key offsets read from device memory, so a graph
+// captured once replays with any packing.
 //
 // A row (query or key) belongs to TPQ = DP / 32 adjacent threads: thread `part` holds dims
 // part, part + TPQ, ... (32 of them), so the TPQ threads read consecutive shared-memory words
@@ -115,16 +118,45 @@ __device__ __forceinline__ float row_dot(const float (&r)[32], const float* tile
   return group_sum<TPQ>(acc);
 }
 
-template <typename T, int DP>
+// Where sample b's rows lie when the host built the offsets: the kernel's parameter block.
+struct ChunkRows {
+  SegmentChunk seg;
+  __device__ __forceinline__ int query_begin(int b) const { return seg.q[b]; }
+  __device__ __forceinline__ int query_count(int b) const { return seg.q[b + 1] - seg.q[b]; }
+  __device__ __forceinline__ int2 keys(int b) const { return make_int2(seg.k[b], seg.k[b + 1] - seg.k[b]); }
+};
+
+// ... and when the key offsets live on the device (graph replays): every sample has
+// `per_sample` queries; key offsets are clamped into [0, capacity] and made non-decreasing.
+template <typename Off>
+struct DeviceKeyRows {
+  const Off* k_offsets;
+  int per_sample, capacity;
+  __device__ __forceinline__ int query_begin(int b) const { return b * per_sample; }
+  __device__ __forceinline__ int query_count(int) const { return per_sample; }
+  __device__ __forceinline__ int2 keys(int b) const {
+    const int lo = clamp_row(k_offsets[b], 0), hi = clamp_row(k_offsets[b + 1], lo);
+    return make_int2(lo, hi - lo);
+  }
+  // x clamped into [floor, capacity].
+  __device__ __forceinline__ int clamp_row(Off x, int floor) const {
+    return x < static_cast<Off>(floor) ? floor : x > static_cast<Off>(capacity) ? capacity : static_cast<int>(x);
+  }
+};
+
+// One block: a tile of one sample's query rows for one head. lse may be null (inference).
+template <typename T, int DP, typename Rows>
 __global__ void __launch_bounds__(kThreads) forward_kernel(const T* q, const T* k, const T* v, T* out, float* lse,
-                                                           SegmentChunk seg, Shape3 s, float scale_log2) {
+                                                           Rows rows, Shape3 s, float scale_log2) {
   constexpr int TPQ = DP / 32, ROWS = kThreads / TPQ;
   __shared__ float ks[kTileKeys][DP];
   __shared__ float vs[kTileKeys][DP];
   const int b = blockIdx.y, h = blockIdx.z;
-  const int q0 = seg.q[b], nq = seg.q[b + 1] - q0, k0 = seg.k[b], nk = seg.k[b + 1] - k0;
+  const int q0 = rows.query_begin(b), nq = rows.query_count(b);
   const int first = static_cast<int>(blockIdx.x) * ROWS;
   if (first >= nq) return;  // the whole block: no __syncthreads is skipped by part of it
+  const int2 key_rows = rows.keys(b);
+  const int k0 = key_rows.x, nk = key_rows.y;
   const int part = threadIdx.x % TPQ, qi = first + threadIdx.x / TPQ;
   const bool active = qi < nq;
   const int64_t row = static_cast<int64_t>(q0 + (active ? qi : 0)) * s.heads + h;
@@ -163,7 +195,7 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(const T* q, const T* 
   }
   if (!active) return;
   store_row<T, TPQ>(out, row, acc, part, s.d, nk > 0 ? 1.f / l : 0.f);
-  if (part == 0) lse[row] = nk > 0 ? (m + log2f(l)) * kLn2 : 0.f;
+  if (lse != nullptr && part == 0) lse[row] = nk > 0 ? (m + log2f(l)) * kLn2 : 0.f;
 }
 
 // gq_i = scale * sum_j P_ij (gout_i . v_j - delta_i) k_j; also writes delta_i.
@@ -327,7 +359,37 @@ void cuda_segmented_attention(const Tensor& q, const std::vector<int64_t>& q_off
         forward_kernel<T, DP><<<grid, kThreads, 0, current_stream()>>>(
             static_cast<const T*>(q.data_ptr()), static_cast<const T*>(k.data_ptr()),
             static_cast<const T*>(v.data_ptr()), static_cast<T*>(out.data_ptr()), static_cast<float*>(lse.data_ptr()),
-            c, s, scale_log2);
+            ChunkRows{c}, s, scale_log2);
+        CORTEX_CUDA_CHECK_LAUNCH(op);
+      });
+    });
+  });
+}
+
+// One launch for any number of samples (the op allows up to 65535, one grid dim): the grid
+// depends only on shapes, so a captured graph replays with whatever offsets the tensor holds.
+void cuda_segmented_attention_device_offsets(const Tensor& q, const Tensor& k, const Tensor& v,
+                                             const Tensor& k_offsets, double scale, const Tensor& out) {
+  constexpr const char* op = "segmented_attention_device_offsets";
+  DeviceScope scope(out);
+  const Shape3 s = shape_of(q, {&q, &k, &v, &out});
+  const int64_t samples = k_offsets.numel() - 1;
+  if (samples == 0 || s.heads == 0) return;
+  const int per_sample = static_cast<int>(q.size(0) / samples);
+  const float scale_log2 = static_cast<float>(scale) * kLog2e;
+  visit_attention_dtype(q.dtype(), op, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    visit_head_dim(s.d, op, [&](auto dp) {
+      constexpr int DP = decltype(dp)::value;
+      const dim3 grid(static_cast<unsigned>(ceil_div(per_sample, kThreads / (DP / 32))),
+                      static_cast<unsigned>(samples), static_cast<unsigned>(s.heads));
+      visit_index(k_offsets.dtype(), op, [&](auto otag) {
+        using Off = typename decltype(otag)::type;
+        const DeviceKeyRows<Off> rows{static_cast<const Off*>(k_offsets.data_ptr()), per_sample,
+                                      static_cast<int>(k.size(0))};
+        forward_kernel<T, DP><<<grid, kThreads, 0, current_stream()>>>(
+            static_cast<const T*>(q.data_ptr()), static_cast<const T*>(k.data_ptr()),
+            static_cast<const T*>(v.data_ptr()), static_cast<T*>(out.data_ptr()), nullptr, rows, s, scale_log2);
         CORTEX_CUDA_CHECK_LAUNCH(op);
       });
     });
@@ -372,5 +434,6 @@ void cuda_segmented_attention_backward(const Tensor& q, const std::vector<int64_
 
 CORTEX_REGISTER_KERNEL(segmented_attention_kernel, CUDA, cuda_segmented_attention);
 CORTEX_REGISTER_KERNEL(segmented_attention_backward_kernel, CUDA, cuda_segmented_attention_backward);
+CORTEX_REGISTER_KERNEL(segmented_attention_device_offsets_kernel, CUDA, cuda_segmented_attention_device_offsets);
 
 }  // namespace cortex::cuda

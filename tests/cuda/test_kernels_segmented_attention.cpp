@@ -4,6 +4,8 @@
 // or keys, more samples than one launch's parameter block holds, f32 / bf16 / f16, outputs
 // poisoned with NaN first. Then the op through autograd on the GPU (non-contiguous and
 // misaligned inputs, the scalar-load path) against the CPU op, determinism, and GPU-only errors.
+// The device-offset variant: against the f64 CPU kernel with NaN rows past the last offset,
+// bad offsets clamped as on the CPU, and one captured CUDA graph replayed with new packings.
 //
 // Tolerances: the GPU works in f32 throughout, the reference in f64. For f32 the error is the
 // f32 rounding of sums of up to 2049 (forward, gq) or 128 (gk, gv) O(1) terms, ~1e-6 of the
@@ -14,7 +16,11 @@
 #include <cmath>
 #include <sstream>
 
+#include "autograd/grad_mode.h"
 #include "tests/cuda/test_kernels_util.h"
+#ifdef CORTEX_WITH_CUDA
+#include "cuda/graph.h"
+#endif
 
 using namespace cortex;
 using namespace cortex::test;
@@ -158,3 +164,114 @@ CORTEX_GPU_TEST("cuda segmented_attention rejects what the kernels cannot do") {
   const Tensor g = to_gpu(random({3, 1, 8}, 3, DType::f32)), c = random({3, 1, 8}, 3, DType::f32);
   throws([&] { segmented_attention(g, off, c, g, off); }, "on different devices");
 }
+
+// ---- the device-offset variant (serving graphs) ----
+
+namespace {
+
+struct DeviceOffsetCase {
+  std::vector<int64_t> key_sizes;
+  int64_t per_sample, capacity, heads, d;
+};
+
+// Cortex-S's encoder (256 latents, 6 heads of 64) and awkward shapes on every head-dim template.
+const std::vector<DeviceOffsetCase> kDeviceOffsetCases{
+    {{0, 1, 513, 77}, 256, 1024, 6, 64},
+    {{3, 0, 17, 1, 0}, 3, 33, 2, 5},
+    {{129, 64}, 33, 200, 1, 128},
+    {{40}, 129, 41, 2, 96},
+    {{0, 0, 0}, 17, 8, 3, 32},
+};
+
+std::vector<int64_t> offsets_from(const std::vector<int64_t>& sizes, int64_t first = 0) {
+  std::vector<int64_t> off{first};
+  for (int64_t n : sizes) off.push_back(off.back() + n);
+  return off;
+}
+
+// k or v of `capacity` rows: random where the offsets point, NaN past the end.
+Tensor capacity_buffer(int64_t capacity, int64_t used, int64_t heads, int64_t d, uint64_t seed, DType dtype) {
+  Tensor t = full({capacity, heads, d}, NAN, dtype);
+  if (used > 0) copy_(narrow(t, 0, 0, used), random({used, heads, d}, seed, dtype, Device::cpu(), 1.5));
+  return t;
+}
+
+}  // namespace
+
+CORTEX_GPU_TEST("cuda segmented attention with device offsets: against the f64 CPU kernel, NaN past the end") {
+  uint64_t seed = 500;
+  for (const DeviceOffsetCase& c : kDeviceOffsetCases)
+    for (DType dtype : {DType::f32, DType::bf16, DType::f16})
+      for (DType offset_dtype : {DType::i32, DType::i64}) {
+        const int64_t samples = static_cast<int64_t>(c.key_sizes.size());
+        std::ostringstream what;
+        what << dtype_name(dtype) << " offsets " << dtype_name(offset_dtype) << " B=" << samples << " Lq="
+             << c.per_sample << " cap=" << c.capacity << " H=" << c.heads << " D=" << c.d;
+        INFO(what.str());
+        const auto ko = offsets_from(c.key_sizes);
+        const Tensor q = random({samples * c.per_sample, c.heads, c.d}, seed++, dtype);
+        const Tensor k = capacity_buffer(c.capacity, ko.back(), c.heads, c.d, seed++, dtype);
+        const Tensor v = capacity_buffer(c.capacity, ko.back(), c.heads, c.d, seed++, dtype);
+        const Tensor offsets = data_to_dtype(from_vector(ko, {samples + 1}), offset_dtype);
+        const double scale = 1.0 / std::sqrt(static_cast<double>(c.d));
+
+        Tensor out64 = empty(q.shape(), DType::f64);
+        segmented_attention_device_offsets_kernel().get(Device::cpu())(f64(q), f64(k), f64(v), offsets, scale, out64);
+        Tensor out = poisoned(q.shape(), dtype);
+        segmented_attention_device_offsets_kernel().get(gpu())(to_gpu(q), to_gpu(k), to_gpu(v), to_gpu(offsets),
+                                                               scale, out);
+        expect_close(out, data_to_dtype(out64, dtype), rtol_of(dtype), atol_of(out64, dtype), what.str());
+        // The op on the GPU gives the kernel's bits (and the host-offset op's values).
+        const Tensor via_op = segmented_attention_device_offsets(to_gpu(q), to_gpu(k), to_gpu(v), to_gpu(offsets));
+        CHECK(values(via_op) == values(out));
+      }
+}
+
+CORTEX_GPU_TEST("cuda segmented attention with device offsets: bad offsets are clamped as on the CPU") {
+  // Past the capacity, negative, decreasing: both kernels read only rows inside k and agree.
+  const Tensor q = random({3 * 5, 2, 16}, 601, DType::f32);
+  const Tensor k = random({20, 2, 16}, 602, DType::f32), v = random({20, 2, 16}, 603, DType::f32);
+  for (const std::vector<int64_t>& ko : {std::vector<int64_t>{-4, 6, 30, 40}, std::vector<int64_t>{10, 3, 3, 25},
+                                          std::vector<int64_t>{0, 20, 20, 20}}) {
+    INFO("offsets ", ko[0], " ", ko[1], " ", ko[2], " ", ko[3]);
+    const Tensor offsets = from_vector(ko, {4});
+    Tensor want = empty(q.shape(), DType::f64);
+    segmented_attention_device_offsets_kernel().get(Device::cpu())(f64(q), f64(k), f64(v), offsets, 0.25, want);
+    Tensor got = poisoned(q.shape(), DType::f32);
+    segmented_attention_device_offsets_kernel().get(gpu())(to_gpu(q), to_gpu(k), to_gpu(v), to_gpu(offsets), 0.25,
+                                                           got);
+    expect_close(got, data_to_dtype(want, DType::f32), 1e-5, 1e-5, "clamped");
+  }
+}
+
+#ifdef CORTEX_WITH_CUDA
+CORTEX_GPU_TEST("cuda segmented attention with device offsets: one captured graph replays new packings") {
+  NoGradGuard no_grad;
+  const int64_t samples = 4, per_sample = 7, capacity = 300, heads = 3, d = 64;
+  const Tensor q_static = to_gpu(random({samples * per_sample, heads, d}, 700, DType::f32));
+  const Tensor k_static = zeros({capacity, heads, d}, DType::f32, gpu());
+  const Tensor v_static = zeros({capacity, heads, d}, DType::f32, gpu());
+  const Tensor offsets_static = zeros({samples + 1}, DType::i64, gpu());
+  Tensor out_static;
+  cuda::Graph graph;
+  graph.capture([&] { out_static = segmented_attention_device_offsets(q_static, k_static, v_static, offsets_static); });
+  uint64_t seed = 710;
+  for (const std::vector<int64_t>& sizes : {std::vector<int64_t>{3, 0, 100, 5}, std::vector<int64_t>{0, 0, 0, 0},
+                                            std::vector<int64_t>{300, 0, 0, 0}, std::vector<int64_t>{1, 2, 3, 4}}) {
+    const auto ko = offsets_from(sizes);
+    INFO("keys used ", ko.back());
+    const Tensor k = capacity_buffer(capacity, ko.back(), heads, d, seed++, DType::f32);
+    const Tensor v = capacity_buffer(capacity, ko.back(), heads, d, seed++, DType::f32);
+    copy_(k_static, k);
+    copy_(v_static, v);
+    copy_(offsets_static, from_vector(ko, {samples + 1}));
+    fill_(out_static, NAN);
+    graph.replay();
+    Tensor want = empty(q_static.shape(), DType::f64);
+    segmented_attention_device_offsets_kernel().get(Device::cpu())(f64(data_to_device(q_static, Device::cpu())),
+                                                                   f64(k), f64(v), from_vector(ko, {samples + 1}),
+                                                                   1.0 / 8.0, want);
+    expect_close(out_static, data_to_dtype(want, DType::f32), 1e-5, 1e-5 * std::max(1.0, max_abs(want)), "replay");
+  }
+}
+#endif  // CORTEX_WITH_CUDA

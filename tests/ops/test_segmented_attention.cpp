@@ -204,3 +204,122 @@ TEST_CASE("segmented_attention rejects bad input with clear errors") {
   throws([&] { segmented_attention(q, qo, k, k, ko, NAN); }, "scale must be finite and >= 0");
   throws([&] { segmented_attention(q, qo, Tensor(), k, ko); }, "undefined q, k or v");
 }
+
+// ---- segmented_attention_device_offsets: key offsets in a tensor, uniform queries ----
+
+namespace {
+
+// The reference for one packing: queries_per_sample rows per sample, keys between offsets.
+Tensor device_offsets_reference(const Tensor& q, const Tensor& k, const Tensor& v, const std::vector<int64_t>& ko,
+                                double scale) {
+  const int64_t samples = static_cast<int64_t>(ko.size()) - 1, per_sample = q.size(0) / samples;
+  std::vector<int64_t> qo{0};
+  for (int64_t b = 0; b < samples; ++b) qo.push_back(qo.back() + per_sample);
+  // The reference takes exactly the packed keys: rows [ko[0], ko[B]).
+  std::vector<int64_t> shifted;
+  for (int64_t o : ko) shifted.push_back(o - ko.front());
+  const int64_t used = ko.back() - ko.front();
+  return reference(q, qo, narrow(k, 0, ko.front(), used), narrow(v, 0, ko.front(), used), shifted, scale);
+}
+
+}  // namespace
+
+TEST_CASE("segmented_attention_device_offsets matches the reference, ignoring NaN rows past the last offset") {
+  struct DeviceCase {
+    std::vector<int64_t> key_sizes;
+    int64_t per_sample, capacity, heads, d;
+    int64_t first_offset = 0;
+  };
+  // Empty samples (first, middle, last), one key, a full capacity, offsets not starting at 0.
+  const std::vector<DeviceCase> cases{
+      {{0, 3, 0, 17, 1}, 4, 40, 2, 8},
+      {{129}, 3, 129, 1, 16},
+      {{5, 0, 0}, 1, 9, 3, 5},
+      {{0, 0}, 2, 7, 2, 4},
+      {{7, 2, 11}, 17, 64, 2, 6, 5},
+  };
+  uint64_t seed = 300;
+  for (const DeviceCase& c : cases)
+    for (DType dtype : {DType::f64, DType::f32, DType::bf16})
+      for (DType offset_dtype : {DType::i64, DType::i32}) {
+        INFO(dtype_name(dtype), " offsets ", dtype_name(offset_dtype), " capacity ", c.capacity, " first sample ",
+             c.key_sizes[0]);
+        std::vector<int64_t> ko{c.first_offset};
+        for (int64_t n : c.key_sizes) ko.push_back(ko.back() + n);
+        REQUIRE(ko.back() <= c.capacity);
+        const int64_t samples = static_cast<int64_t>(c.key_sizes.size());
+        const Tensor q = random({samples * c.per_sample, c.heads, c.d}, seed++, dtype, Device::cpu(), 1.5);
+        // Rows outside [ko[0], ko[B]) are NaN: reading any of them would poison the result.
+        Tensor k = full({c.capacity, c.heads, c.d}, NAN, dtype), v = full({c.capacity, c.heads, c.d}, NAN, dtype);
+        const int64_t used = ko.back() - ko.front();
+        if (used > 0) {
+          copy_(narrow(k, 0, ko.front(), used), random({used, c.heads, c.d}, seed++, dtype, Device::cpu(), 1.5));
+          copy_(narrow(v, 0, ko.front(), used), random({used, c.heads, c.d}, seed++, dtype));
+        }
+        const Tensor offsets = data_to_dtype(from_vector(ko, {samples + 1}), offset_dtype);
+        const Tensor out = segmented_attention_device_offsets(q, k, v, offsets);
+        CHECK(out.dtype() == dtype);
+        CHECK(out.shape() == q.shape());
+        const Tensor expected = device_offsets_reference(f64(q), f64(k), f64(v), ko, 1.0 / std::sqrt(double(c.d)));
+        const double tol = dtype == DType::f64 ? 1e-12 : dtype == DType::f32 ? 2e-6 : 1e-2;
+        expect_close(out, expected, tol, tol, "device offsets");
+        // Samples without keys get exact zeros.
+        for (int64_t b = 0; b < samples; ++b)
+          if (c.key_sizes[b] == 0)
+            for (double x : values(narrow(out, 0, b * c.per_sample, c.per_sample))) CHECK(x == 0);
+      }
+}
+
+TEST_CASE("segmented_attention_device_offsets equals segmented_attention on the same packing, bit for bit") {
+  // The serving graphs replace one with the other; on the CPU both share one row kernel.
+  const std::vector<int64_t> ko{0, 13, 13, 40, 41}, qo{0, 6, 12, 18, 24};
+  const Tensor q = random({24, 3, 16}, 401, DType::f32), k = random({41, 3, 16}, 402, DType::f32);
+  const Tensor v = random({41, 3, 16}, 403, DType::f32);
+  const Tensor a = segmented_attention_device_offsets(q, k, v, from_vector(ko, {5}), 0.3);
+  const Tensor b = segmented_attention(q, qo, k, v, ko, 0.3);
+  CHECK(values(a) == values(b));
+  // Non-contiguous operands give the same result.
+  const Tensor c = segmented_attention_device_offsets(noncontiguous(q), noncontiguous(k), noncontiguous(v),
+                                                      from_vector(ko, {5}), 0.3);
+  CHECK(values(c) == values(b));
+}
+
+TEST_CASE("segmented_attention_device_offsets: no samples, no queries") {
+  const Tensor k = random({5, 2, 4}, 1, DType::f32);
+  CHECK(segmented_attention_device_offsets(zeros({0, 2, 4}), k, k, from_vector(std::vector<int64_t>{0}, {1})).numel() ==
+        0);
+  CHECK(segmented_attention_device_offsets(zeros({0, 2, 4}), k, k, from_vector(std::vector<int64_t>{0, 2, 5}, {3}))
+            .shape() == Shape{0, 2, 4});
+}
+
+TEST_CASE("segmented_attention_device_offsets rejects bad input with clear errors") {
+  const Tensor q = random({6, 2, 4}, 1, DType::f32), k = random({8, 2, 4}, 2, DType::f32);
+  const Tensor good = from_vector(std::vector<int64_t>{0, 3, 8}, {3});
+  auto throws = [](const std::function<void()>& f, const char* text) {
+    CHECK_THROWS_WITH_AS(f(), doctest::Contains(text), cortex::Error);
+  };
+  auto offsets = [](std::vector<int64_t> o) { return from_vector(o, {static_cast<int64_t>(o.size())}); };
+  CHECK(segmented_attention_device_offsets(q, k, k, good).shape() == q.shape());
+  throws([&] { segmented_attention_device_offsets(q, k, k, offsets({0, 5, 3})); },
+         "segmented_attention_device_offsets: key offsets decrease at sample 1 (5 -> 3)");
+  throws([&] { segmented_attention_device_offsets(q, k, k, offsets({-1, 3, 8})); }, "key offsets must start at >= 0");
+  throws([&] { segmented_attention_device_offsets(q, k, k, offsets({0, 3, 9})); },
+         "key offsets end at 9 but k f32[8, 2, 4] cpu has 8 rows");
+  throws([&] { segmented_attention_device_offsets(q, k, k, offsets({0, 1, 2, 3, 8})); },
+         "must hold the same number of query rows for each of the 4 samples");
+  throws([&] { segmented_attention_device_offsets(q, k, k, data_to_dtype(good, DType::f32)); },
+         "key offsets must be i32 or i64 [B + 1]");
+  throws([&] { segmented_attention_device_offsets(q, k, k, reshape(good, {1, 3})); },
+         "key offsets must be i32 or i64 [B + 1]");
+  throws([&] { segmented_attention_device_offsets(q, k, k, Tensor()); }, "key offsets must be i32 or i64 [B + 1]");
+  throws([&] { segmented_attention_device_offsets(q, k, random({8, 2, 5}, 3, DType::f32), good); }, "must share H and D");
+  throws([&] { segmented_attention_device_offsets(q, data_to_dtype(k, DType::f64), k, good); },
+         "must share a floating dtype");
+  throws([&] { segmented_attention_device_offsets(q, k, k, good, -2.0); }, "scale must be finite and >= 0");
+  // Inference only: inputs that would record history are refused; under NoGradGuard they are fine.
+  Tensor leaf = q.detach();
+  leaf.set_requires_grad();
+  throws([&] { segmented_attention_device_offsets(leaf, k, k, good); }, "is inference-only (no backward)");
+  NoGradGuard no_grad;
+  CHECK(segmented_attention_device_offsets(leaf, k, k, good).shape() == q.shape());
+}
