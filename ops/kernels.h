@@ -91,6 +91,11 @@ CORTEX_KERNEL_TABLE(segmented_attention_device_offsets_kernel,
                     void(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& k_offsets, double scale,
                          const Tensor& out));
 
+// cos and sin of every product angle[i][k] = t[i] * w[k], computed in f64 and rounded once to
+// the outputs' dtype: t f64 [N], w f64 [F], cos and sin [N, F] (any floating dtype), all
+// contiguous, written.
+CORTEX_KERNEL_TABLE(outer_cos_sin_kernel, void(const Tensor& t, const Tensor& w, const Tensor& cos, const Tensor& sin));
+
 // out = x.index_select(dim, idx): out has x's shape with idx.numel() at dim; idx is i32/i64,
 // already checked to lie in range.
 CORTEX_KERNEL_TABLE(index_select_kernel, void(const Tensor& x, int64_t dim, const Tensor& idx, const Tensor& out));

@@ -1,5 +1,7 @@
 #pragma once
 // Neural-network ops: forward on every device through ops/kernels.h, backward as closures.
+#include <utility>
+
 #include "engine/generator.h"
 #include "engine/tensor.h"
 
@@ -20,6 +22,18 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* gen = nullpt
 // Rows of `table` [V, D] picked by integer `ids` (any shape): result ids.shape + [D].
 // Ids outside [0, V) raise an error naming the first bad id. Backward scatter-adds into the table.
 Tensor embedding(const Tensor& ids, const Tensor& table);
+
+// embedding for fixed-shape inference (CUDA graph captures): the ids are range-checked only
+// where the host can read them without waiting for the device (CPU tensors). On a GPU the
+// caller must have checked them when it built them (an out-of-range id reads outside the
+// table). No backward: a table that would record autograd history is refused.
+Tensor embedding_trusted(const Tensor& ids, const Tensor& table);
+
+// cos and sin of the angles t[i] * w[k] (rotary embeddings of times): t f64 [N], w f64 [F]
+// (f64 so large times keep their phase), computed in f64 on the tensors' device and rounded
+// once to `dtype`: the host's std::cos/std::sin of the same products, to the rounding of
+// `dtype`. Returns {cos, sin}, each [N, F]. No backward.
+std::pair<Tensor, Tensor> outer_cos_sin(const Tensor& t, const Tensor& w, DType dtype);
 
 // softmax(q k^T * scale + mask) v for q [..., Lq, D], k [..., Lk, D], v [..., Lk, Dv].
 // key_padding_mask (optional, bool [..., Lk] broadcastable over the query dim): true marks

@@ -77,3 +77,30 @@ TEST_CASE("embedding names the bad id and the vocabulary size") {
   CHECK_THROWS_WITH_AS(embedding(zeros({2}), table), doctest::Contains("ids must be i32 or i64"), Error);
   CHECK_THROWS_WITH_AS(embedding(zeros({2}, DType::i64), zeros({5})), doctest::Contains("table must be [V, D]"), Error);
 }
+
+TEST_CASE("embedding_trusted equals embedding and still checks ids the host can read") {
+  NoGradGuard no_grad;
+  for (DType id_dtype : {DType::i32, DType::i64})
+    for (const Shape& shape : {Shape{}, Shape{17}, Shape{3, 5}, Shape{0}}) {
+      INFO(dtype_name(id_dtype), " ids ", shape_str(shape));
+      const Tensor table = random({129, 3}, 11, DType::f32);
+      const Tensor ids = ids_of(shape, 129, 12, id_dtype);
+      const Tensor got = embedding_trusted(noncontiguous(ids), table);
+      CHECK(got.shape() == embedding(ids, table).shape());
+      CHECK(values(got) == values(embedding(ids, table)));
+    }
+  const Tensor table = zeros({5, 2});
+  CHECK_THROWS_WITH_AS(embedding_trusted(from_vector(std::vector<int64_t>{0, 7}, {2}), table),
+                       doctest::Contains("embedding_trusted: id 7 out of range [0, 5)"), Error);
+  CHECK_THROWS_WITH_AS(embedding_trusted(zeros({2}), table), doctest::Contains("ids must be i32 or i64"), Error);
+  CHECK_THROWS_WITH_AS(embedding_trusted(zeros({2}, DType::i64), zeros({5})),
+                       doctest::Contains("table must be [V, D]"), Error);
+}
+
+TEST_CASE("embedding_trusted refuses a table that would record autograd history") {
+  Tensor table = random({5, 2}, 13, DType::f32).set_requires_grad();
+  const Tensor ids = from_vector(std::vector<int64_t>{1, 4}, {2});
+  CHECK_THROWS_WITH_AS(embedding_trusted(ids, table), doctest::Contains("embedding_trusted: has no backward"), Error);
+  NoGradGuard no_grad;
+  CHECK(values(embedding_trusted(ids, table)) == values(embedding(ids, table)));
+}
