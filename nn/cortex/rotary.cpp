@@ -4,6 +4,7 @@
 
 #include "engine/factory.h"
 #include "ops/elementwise.h"
+#include "ops/nn_ops.h"
 #include "ops/shape_ops.h"
 #include "ops/views.h"
 
@@ -38,6 +39,15 @@ RotaryAngles TimeRotary::angles(const std::vector<double>& times_ms, DType dtype
     }
   }
   return {from_doubles(c, {n, 1, f}, dtype, device), from_doubles(s, {n, 1, f}, dtype, device)};
+}
+
+Tensor TimeRotary::frequencies(Device device) const {
+  return from_vector(omega_, {static_cast<int64_t>(omega_.size())}, device);
+}
+
+RotaryAngles rotary_angles(const Tensor& times_ms, const Tensor& frequencies, DType dtype) {
+  const auto [c, s] = outer_cos_sin(times_ms, frequencies, dtype);
+  return {unsqueeze(c, 1), unsqueeze(s, 1)};
 }
 
 Tensor rotate(const Tensor& x, const RotaryAngles& angles, bool inverse) {

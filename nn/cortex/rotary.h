@@ -27,11 +27,17 @@ class TimeRotary {
   // Angles computed in double on the host (exact per time, whatever else is in the list),
   // then rounded to `dtype` on `device`.
   RotaryAngles angles(const std::vector<double>& times_ms, DType dtype, Device device) const;
+  // The frequencies (radians per ms) as an f64 [R/4] tensor, for rotary_angles on a device.
+  Tensor frequencies(Device device) const;
 
  private:
   int64_t head_dim_;
   std::vector<double> omega_;  // radians per ms
 };
+
+// The same angles as TimeRotary::angles, from times already on the device (f64 [N]) and its
+// frequencies(): computed there in double, so no host work or copy (CUDA graph captures).
+RotaryAngles rotary_angles(const Tensor& times_ms, const Tensor& frequencies, DType dtype);
 
 // x [N, H, Dh] rotated by +angle, or by -angle when inverse (undoing a rotation).
 Tensor rotate(const Tensor& x, const RotaryAngles& angles, bool inverse = false);

@@ -3,6 +3,7 @@
 // event's time bin within its window when the config asks for it). No electrode geometry:
 // a unit is only an id below the vocabulary size.
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "nn/cortex/spike_batch.h"
@@ -24,6 +25,8 @@ class SpikeTokenizer : public Module {
   // indices; counts above max_count saturate. window_start_ms (one per event) is needed,
   // and must place each event inside its window, only with the time-bin embedding.
   EventIndices indices(const SpikeEvents& events, const std::vector<double>* window_start_ms, Device device) const;
+  // The unit and count table rows of event e, checked as indices() checks them.
+  std::pair<int64_t, int64_t> rows_of(const SpikeEvents& events, int64_t e) const;
   bool has_time_bins() const { return time_bin != nullptr; }
 
   std::shared_ptr<Embedding> unit, count, time_bin;
