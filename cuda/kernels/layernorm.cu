@@ -17,7 +17,9 @@ namespace {
 __device__ __forceinline__ float mul_rn(float a, float b) { return __fmul_rn(a, b); }
 __device__ __forceinline__ double mul_rn(double a, double b) { return __dmul_rn(a, b); }
 
-// kOneTile: the row stays in registers between the passes; otherwise it is re-read.
+// kOneTile: the row stays in registers between the passes; otherwise it is re-read. No
+// 64-register cap (row_min_blocks): x is held across two reductions, then with w and b
+// (about 80 registers in f32; spills at 64).
 template <typename T, int VEC, bool kOneTile>
 __global__ void __launch_bounds__(kMaxRowGroup)
     layernorm_rows_kernel(const T* x, const T* w, const T* b, T* y, float* mean, float* rstd, RowLayout l, double eps) {
@@ -29,13 +31,13 @@ __global__ void __launch_bounds__(kMaxRowGroup)
     Tile tx;
     if (kOneTile && active) tx.load(xr, l, 0, lane);
     A s = 0;
-    for (int tile = 0; active && tile < l.tiles; ++tile) {
+    for (int tile = 0; active && tile < tile_count<kOneTile>(l); ++tile) {
       if (!kOneTile) tx.load(xr, l, tile, lane);
       Tile::for_each(l, tile, lane, [&](int i, int j) { s += tx.template get<A>(i, j); });
     }
     const A mu = row_reduce(s, SumOp{}, l, scratch) / A(l.cols);
     A ss = 0;
-    for (int tile = 0; active && tile < l.tiles; ++tile) {
+    for (int tile = 0; active && tile < tile_count<kOneTile>(l); ++tile) {
       if (!kOneTile) tx.load(xr, l, tile, lane);
       Tile::for_each(l, tile, lane, [&](int i, int j) {
         const A d = tx.template get<A>(i, j) - mu;
@@ -44,14 +46,14 @@ __global__ void __launch_bounds__(kMaxRowGroup)
     }
     ss = row_reduce(ss, SumOp{}, l, scratch);
     if (!active) return;
-    const A r = A(1) / sqrt(ss / A(l.cols) + A(eps));
+    const A r = stat_rsqrt(ss / A(l.cols) + A(eps));
     if (lane == 0) {
       mean[row] = static_cast<float>(mu);
       rstd[row] = static_cast<float>(r);
     }
     T* yr = y + row * l.cols;
     Tile tw, tb;  // read per row (from L1), after the reductions: fewer registers held across them
-    for (int tile = 0; tile < l.tiles; ++tile) {
+    for (int tile = 0; tile < tile_count<kOneTile>(l); ++tile) {
       if (!kOneTile) tx.load(xr, l, tile, lane);
       tw.load(w, l, tile, lane);
       tb.load(b, l, tile, lane);
@@ -65,7 +67,7 @@ __global__ void __launch_bounds__(kMaxRowGroup)
 // gx, and partial[blockIdx.x][c] / partial[gridDim.x + blockIdx.x][c] = the block's sums
 // of gy * xhat and of gy over its rows.
 template <typename T, int VEC, bool kOneTile>
-__global__ void __launch_bounds__(kPartialBlock, kPartialMinBlocks)
+__global__ void __launch_bounds__(kPartialBlock, partial_min_blocks<T>())
     layernorm_grad_rows_kernel(const T* x, const T* w, const float* mean, const float* rstd, const T* gy, T* gx,
                                stat_t<T>* partial, RowLayout l) {
   using A = stat_t<T>;
@@ -75,48 +77,33 @@ __global__ void __launch_bounds__(kPartialBlock, kPartialMinBlocks)
   __shared__ A buffer[Sums::kBufferSize];
   Sums gw(l, partial, threadIdx.x % l.group);
   Sums gb(l, partial + static_cast<int64_t>(gridDim.x) * l.cols, threadIdx.x % l.group);
-  Tile tw;  // a single-tile thread's columns are the same in every row: w is loaded once
-  if (kOneTile) tw.load(w, l, 0, threadIdx.x % l.group);
+  using Row = GradRowTiles<T, Tile, kOneTile>;
+  Tile tw = Row::weights(w, l);
   for_each_row(l, [&](int64_t row, bool active, int lane) {
-    const T* xr = x + row * l.cols;
-    const T* gr = gy + row * l.cols;
     const A mu = active ? A(mean[row]) : A(0), r = active ? A(rstd[row]) : A(0);
-    Tile tx, tg;
-    if (kOneTile && active) {
-      tx.load(xr, l, 0, lane);
-      tg.load(gr, l, 0, lane);
-    }
+    Row t(x + row * l.cols, gy + row * l.cols, w, tw, active, l, lane);
     Pair<A> sums{0, 0};  // sum(gh), sum(gh * xhat)
-    for (int tile = 0; active && tile < l.tiles; ++tile) {
-      if (!kOneTile) {
-        tx.load(xr, l, tile, lane);
-        tg.load(gr, l, tile, lane);
-        tw.load(w, l, tile, lane);
-      }
-      Tile::for_each(l, tile, lane, [&](int i, int j) {
-        const A gh = mul_rn(tg.template get<A>(i, j), tw.template get<A>(i, j));
-        sums.a += gh;
-        sums.b += gh * ((tx.template get<A>(i, j) - mu) * r);
+    if (active)
+      t.for_each_tile(l, lane, [&](int tile) {
+        Tile::for_each(l, tile, lane, [&](int i, int j) {
+          const A gh = mul_rn(t.g.template get<A>(i, j), t.w.template get<A>(i, j));
+          sums.a += gh;
+          sums.b += gh * ((t.x.template get<A>(i, j) - mu) * r);
+        });
       });
-    }
     sums = row_reduce(sums, SumOp{}, l, scratch);
     if (!active) return;
     const A mean_g = sums.a / A(l.cols), mean_gx = sums.b / A(l.cols);
     T* out = gx + row * l.cols;
-    for (int tile = 0; tile < l.tiles; ++tile) {
-      if (!kOneTile) {
-        tx.load(xr, l, tile, lane);
-        tg.load(gr, l, tile, lane);
-        tw.load(w, l, tile, lane);
-      }
+    t.for_each_tile(l, lane, [&](int tile) {
       Tile::store(out, l, tile, lane, [&](int i, int j) {
-        const A g = tg.template get<A>(i, j);
-        const A xhat = (tx.template get<A>(i, j) - mu) * r;
+        const A g = t.g.template get<A>(i, j);
+        const A xhat = (t.x.template get<A>(i, j) - mu) * r;
         gw.add(l, tile, i, j, lane, g * xhat);
         gb.add(l, tile, i, j, lane, g);
-        return r * (mul_rn(g, tw.template get<A>(i, j)) - mean_g - xhat * mean_gx);
+        return r * (mul_rn(g, t.w.template get<A>(i, j)) - mean_g - xhat * mean_gx);
       });
-    }
+    });
   });
   gw.finish(l, buffer);
   gb.finish(l, buffer);

@@ -12,7 +12,7 @@ namespace {
 
 // kOneTile: the row stays in registers between the passes; otherwise it is re-read.
 template <typename T, int VEC, bool kOneTile>
-__global__ void __launch_bounds__(kMaxRowGroup, kRowMinBlocks)
+__global__ void __launch_bounds__(kMaxRowGroup, row_min_blocks<T>())
     rmsnorm_rows_kernel(const T* x, const T* w, T* y, float* rstd, RowLayout l, double eps) {
   using A = stat_t<T>;
   using Tile = RowTile<T, VEC, forward_tile_vectors<VEC>()>;
@@ -22,7 +22,7 @@ __global__ void __launch_bounds__(kMaxRowGroup, kRowMinBlocks)
     Tile tx;
     if (kOneTile && active) tx.load(xr, l, 0, lane);
     A ss = 0;
-    for (int tile = 0; active && tile < l.tiles; ++tile) {
+    for (int tile = 0; active && tile < tile_count<kOneTile>(l); ++tile) {
       if (!kOneTile) tx.load(xr, l, tile, lane);
       Tile::for_each(l, tile, lane, [&](int i, int j) {
         const A v = tx.template get<A>(i, j);
@@ -31,11 +31,11 @@ __global__ void __launch_bounds__(kMaxRowGroup, kRowMinBlocks)
     }
     ss = row_reduce(ss, SumOp{}, l, scratch);
     if (!active) return;
-    const A r = A(1) / sqrt(ss / A(l.cols) + A(eps));
+    const A r = stat_rsqrt(ss / A(l.cols) + A(eps));
     if (lane == 0) rstd[row] = static_cast<float>(r);
     T* yr = y + row * l.cols;
     Tile tw;  // w is read per row (from L1), after the reduction: fewer registers held across it
-    for (int tile = 0; tile < l.tiles; ++tile) {
+    for (int tile = 0; tile < tile_count<kOneTile>(l); ++tile) {
       if (!kOneTile) tx.load(xr, l, tile, lane);
       tw.load(w, l, tile, lane);
       Tile::store(yr, l, tile, lane,
@@ -46,7 +46,7 @@ __global__ void __launch_bounds__(kMaxRowGroup, kRowMinBlocks)
 
 // gx, and partial[blockIdx.x][c] = the block's sum of gy * x * rstd over its rows.
 template <typename T, int VEC, bool kOneTile>
-__global__ void __launch_bounds__(kPartialBlock, kPartialMinBlocks)
+__global__ void __launch_bounds__(kPartialBlock, partial_min_blocks<T>())
     rmsnorm_grad_rows_kernel(const T* x, const T* w, const float* rstd, const T* gy, T* gx, stat_t<T>* partial,
                              RowLayout l) {
   using A = stat_t<T>;
@@ -55,44 +55,29 @@ __global__ void __launch_bounds__(kPartialBlock, kPartialMinBlocks)
   __shared__ A scratch[kRowScratch];
   __shared__ A buffer[Sums::kBufferSize];
   Sums gw(l, partial, threadIdx.x % l.group);
-  Tile tw;  // a single-tile thread's columns are the same in every row: w is loaded once
-  if (kOneTile) tw.load(w, l, 0, threadIdx.x % l.group);
+  using Row = GradRowTiles<T, Tile, kOneTile>;
+  Tile tw = Row::weights(w, l);
   for_each_row(l, [&](int64_t row, bool active, int lane) {
-    const T* xr = x + row * l.cols;
-    const T* gr = gy + row * l.cols;
-    Tile tx, tg;
-    if (kOneTile && active) {
-      tx.load(xr, l, 0, lane);
-      tg.load(gr, l, 0, lane);
-    }
+    Row t(x + row * l.cols, gy + row * l.cols, w, tw, active, l, lane);
     A dot = 0;
-    for (int tile = 0; active && tile < l.tiles; ++tile) {
-      if (!kOneTile) {
-        tx.load(xr, l, tile, lane);
-        tg.load(gr, l, tile, lane);
-        tw.load(w, l, tile, lane);
-      }
-      Tile::for_each(l, tile, lane, [&](int i, int j) {
-        dot += tg.template get<A>(i, j) * tw.template get<A>(i, j) * tx.template get<A>(i, j);
+    if (active)
+      t.for_each_tile(l, lane, [&](int tile) {
+        Tile::for_each(l, tile, lane, [&](int i, int j) {
+          dot += t.g.template get<A>(i, j) * t.w.template get<A>(i, j) * t.x.template get<A>(i, j);
+        });
       });
-    }
     dot = row_reduce(dot, SumOp{}, l, scratch);
     if (!active) return;
     const A r = rstd[row];
     const A k = r * r * r * dot / A(l.cols);
     T* out = gx + row * l.cols;
-    for (int tile = 0; tile < l.tiles; ++tile) {
-      if (!kOneTile) {
-        tx.load(xr, l, tile, lane);
-        tg.load(gr, l, tile, lane);
-        tw.load(w, l, tile, lane);
-      }
+    t.for_each_tile(l, lane, [&](int tile) {
       Tile::store(out, l, tile, lane, [&](int i, int j) {
-        const A xv = tx.template get<A>(i, j), g = tg.template get<A>(i, j);
+        const A xv = t.x.template get<A>(i, j), g = t.g.template get<A>(i, j);
         gw.add(l, tile, i, j, lane, g * xv * r);
-        return r * tw.template get<A>(i, j) * g - xv * k;
+        return r * t.w.template get<A>(i, j) * g - xv * k;
       });
-    }
+    });
   });
   gw.finish(l, buffer);
 }

@@ -11,6 +11,7 @@
 //   and pointers allow (VEC = 16 / sizeof(T)), element by element otherwise.
 // - for_each_row / row_reduce: the grid-stride walk over rows and the row-group reduction,
 //   with a fixed combination order, so results are the same bits on every run.
+// - GradRowTiles: the norms' backward row loop over x, gy and w.
 // - ColumnSums / column_partials_kernel: the norms' weight gradients, summed per block into
 //   one f32 (f64) partial row in a fixed order, then over the partial rows by a second
 //   kernel in a fixed order. No atomics: results do not depend on scheduling.
@@ -37,31 +38,47 @@ using stat_t = std::conditional_t<std::is_same_v<T, double>, double, float>;
 __device__ __forceinline__ float stat_exp(float x) { return __expf(x); }
 __device__ __forceinline__ double stat_exp(double x) { return exp(x); }
 
+// 1 / sqrt(x) for the norms' rstd, rounded once: unlike 1 / sqrt(x) it has no slow-path
+// subroutine call, whose saved registers ptxas reports as spills.
+__device__ __forceinline__ float stat_rsqrt(float x) { return __frsqrt_rn(x); }
+__device__ __forceinline__ double stat_rsqrt(double x) { return rsqrt(x); }
+
 constexpr int kMaxRowGroup = 512;
 constexpr int kMinRowGroup = 4;
 constexpr int kRowScratch = kMaxRowGroup / 32;  // one slot per warp of a block
 // Blocks of sub-warp or warp row groups in kernels that handle one row per group.
 constexpr int kWarpRowsBlock = 128;
-// Threads per block of the one-row-per-group kernels are capped at 64 registers, so that
-// an SM holds 1024 of them (64 KB of loads in flight at 64 bytes a thread).
-constexpr int kRowMinBlocks = 2;  // with __launch_bounds__(kMaxRowGroup, ...)
+// Register caps (ptxas -v, sm_90a: no spills for any dtype). The one-row-per-group kernels
+// take __launch_bounds__(kMaxRowGroup, row_min_blocks<T>()): 64 registers, so that an SM
+// holds 1024 threads (64 KB of loads in flight at 64 bytes a thread). 16-bit rows fit too
+// (55-64 registers: their pairs stay packed until used); f64 statistics take two registers
+// each, so f64 gets 128 (tests only).
+template <typename T>
+constexpr int row_min_blocks() {
+  return sizeof(T) == 8 ? 1 : 2;
+}
 // Blocks of the weight-gradient kernels: several row groups share a block, so that there
-// are few blocks and so few partial rows. Their accumulators need more registers (up to 80
-// with three blocks per SM); the grid is as many blocks as fit on the SMs at once.
+// are few blocks and so few partial rows; the grid is as many blocks as fit on the SMs at
+// once. Their column sums hold one f32 (f64) accumulator per element held: 80 registers
+// (three blocks per SM) fit f32's 8 elements per input, while 16-bit rows hold 16 (and f64
+// sums take two registers each), so those get 128: two blocks of 256 threads per SM.
 constexpr int kPartialBlock = 256;
-constexpr int kPartialMinBlocks = 3;
+template <typename T>
+constexpr int partial_min_blocks() {
+  return sizeof(T) == 4 ? 3 : 2;
+}
 
 // Tile sizes: 64 bytes of the row per thread in the forward kernels (four 16-byte vectors,
 // whatever the dtype: bytes in flight per thread, not elements, keep HBM busy), and 32
 // bytes of each of the two row inputs in the backward kernels. The element-wise fallback
-// holds 16 (8) elements.
+// holds 8 (4) elements: each has its own address and check, which cost registers.
 template <int VEC>
 constexpr int forward_tile_vectors() {
-  return VEC > 1 ? 4 : 16;
+  return VEC > 1 ? 4 : 8;
 }
 template <int VEC>
 constexpr int backward_tile_vectors() {
-  return VEC > 1 ? 2 : 8;
+  return VEC > 1 ? 2 : 4;
 }
 
 struct RowLayout {
@@ -98,6 +115,13 @@ RowLayout plan_rows(int64_t rows, int64_t cols, const char* op, int block_thread
   }
   l.tiles = static_cast<int>(ceil_div(l.nvec, int64_t{l.group} * K));
   return l;
+}
+
+// Tiles per row in a kernel compiled for one tile (kOneTile) or several: a constant 1 in the
+// former, so that the compiler drops the tile loops and their index arithmetic (registers).
+template <bool kOneTile>
+__host__ __device__ __forceinline__ int tile_count(const RowLayout& l) {
+  return kOneTile ? 1 : l.tiles;
 }
 
 // One row per group, every row at once (a grid-stride loop only past 8 waves of blocks).
@@ -257,6 +281,46 @@ __device__ __forceinline__ V row_reduce(V v, Combine combine, const RowLayout& l
   for (int w = 1; w < warps; ++w) v = combine(v, scratch[first + w]);
   return v;
 }
+
+// One row of the norms' backward kernels: its x and gy, and w. Single-tile rows stay in
+// registers between the passes, and w is loaded once before the row loop (weights(): a
+// thread's columns are the same in every row); otherwise each pass reloads the three for
+// each tile. Made afresh for each row, so that no tile is live from one row to the next.
+template <typename T, typename Tile, bool kOneTile>
+struct GradRowTiles {
+  Tile x, g;
+  Tile& w;
+  const T* xr;
+  const T* gr;
+  const T* wp;
+
+  __device__ __forceinline__ static Tile weights(const T* weight, const RowLayout& l) {
+    Tile t;
+    if (kOneTile) t.load(weight, l, 0, threadIdx.x % l.group);
+    return t;
+  }
+  // x_row and gy_row: the thread's rows of x and gy; w_tile: from weights().
+  __device__ __forceinline__ GradRowTiles(const T* x_row, const T* gy_row, const T* weight, Tile& w_tile, bool active,
+                                          const RowLayout& l, int lane)
+      : w(w_tile), xr(x_row), gr(gy_row), wp(weight) {
+    if (kOneTile && active) {
+      x.load(xr, l, 0, lane);
+      g.load(gr, l, 0, lane);
+    }
+  }
+  // One pass over the row: body(tile) for each tile, with x, g and w holding it.
+  template <typename F>
+  __device__ __forceinline__ void for_each_tile(const RowLayout& l, int lane, F&& body) {
+    for (int tile = 0; tile < tile_count<kOneTile>(l); ++tile) {
+      if (!kOneTile) {
+        x.load(xr, l, tile, lane);
+        g.load(gr, l, tile, lane);
+        w.load(wp, l, tile, lane);
+      }
+      body(tile);
+    }
+  }
+};
 
 // A block's sums over its rows of one weight-gradient term per column, left as the block's
 // partial row partial[blockIdx.x][c]. Single-tile rows accumulate in registers (a thread's

@@ -37,7 +37,7 @@ struct MergeMaxSum {
 
 // kOneTile: the row stays in registers between the passes; otherwise it is re-read.
 template <typename T, int VEC, bool kOneTile>
-__global__ void __launch_bounds__(kMaxRowGroup, kRowMinBlocks) softmax_rows_kernel(const T* x, T* y, RowLayout l, bool log_output) {
+__global__ void __launch_bounds__(kMaxRowGroup, row_min_blocks<T>()) softmax_rows_kernel(const T* x, T* y, RowLayout l, bool log_output) {
   using A = stat_t<T>;
   using Tile = RowTile<T, VEC, forward_tile_vectors<VEC>()>;
   __shared__ MaxSum<A> scratch[kRowScratch];
@@ -46,7 +46,7 @@ __global__ void __launch_bounds__(kMaxRowGroup, kRowMinBlocks) softmax_rows_kern
     Tile t;
     if (kOneTile && active) t.load(xr, l, 0, lane);
     MaxSum<A> st{-std::numeric_limits<A>::infinity(), A(0)};
-    for (int tile = 0; active && tile < l.tiles; ++tile) {
+    for (int tile = 0; active && tile < tile_count<kOneTile>(l); ++tile) {
       if (!kOneTile) t.load(xr, l, tile, lane);
       A m = st.max;
       Tile::for_each(l, tile, lane, [&](int i, int j) {
@@ -62,7 +62,7 @@ __global__ void __launch_bounds__(kMaxRowGroup, kRowMinBlocks) softmax_rows_kern
     const A inv = A(1) / st.sum;
     const A lse = st.max + log(st.sum);
     T* yr = y + row * l.cols;
-    for (int tile = 0; tile < l.tiles; ++tile) {
+    for (int tile = 0; tile < tile_count<kOneTile>(l); ++tile) {
       if (!kOneTile) t.load(xr, l, tile, lane);
       if (log_output) Tile::store(yr, l, tile, lane, [&](int i, int j) { return t.template get<A>(i, j) - lse; });
       else Tile::store(yr, l, tile, lane, [&](int i, int j) { return stat_exp(t.template get<A>(i, j) - st.max) * inv; });
@@ -73,7 +73,7 @@ __global__ void __launch_bounds__(kMaxRowGroup, kRowMinBlocks) softmax_rows_kern
 // softmax:     gx = y * (gy - sum(gy * y))
 // log_softmax: gx = gy - exp(y) * sum(gy)
 template <typename T, int VEC, bool kOneTile>
-__global__ void __launch_bounds__(kMaxRowGroup, kRowMinBlocks)
+__global__ void __launch_bounds__(kMaxRowGroup, row_min_blocks<T>())
     softmax_grad_rows_kernel(const T* y, const T* gy, T* gx, RowLayout l, bool log_output) {
   using A = stat_t<T>;
   using Tile = RowTile<T, VEC, backward_tile_vectors<VEC>()>;
@@ -87,7 +87,7 @@ __global__ void __launch_bounds__(kMaxRowGroup, kRowMinBlocks)
       tg.load(gr, l, 0, lane);
     }
     A s = 0;
-    for (int tile = 0; active && tile < l.tiles; ++tile) {
+    for (int tile = 0; active && tile < tile_count<kOneTile>(l); ++tile) {
       if (!kOneTile) {
         tg.load(gr, l, tile, lane);
         if (!log_output) ty.load(yr, l, tile, lane);
@@ -99,7 +99,7 @@ __global__ void __launch_bounds__(kMaxRowGroup, kRowMinBlocks)
     s = row_reduce(s, SumOp{}, l, scratch);
     if (!active) return;
     T* out = gx + row * l.cols;
-    for (int tile = 0; tile < l.tiles; ++tile) {
+    for (int tile = 0; tile < tile_count<kOneTile>(l); ++tile) {
       if (!kOneTile) {
         tg.load(gr, l, tile, lane);
         ty.load(yr, l, tile, lane);

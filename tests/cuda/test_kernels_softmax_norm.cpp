@@ -23,11 +23,13 @@ const DType kFloatTypes[] = {DType::f32, DType::bf16, DType::f16, DType::f64};
 // 16-byte vectors a thread holds 4 vectors in the forward kernels (a warp covers 512 f32 /
 // 1024 bf16 columns, one tile of 512 threads 8192 / 16384) and 2 in the backward ones (a
 // warp 256 / 512; a tile of 256 threads in the norms 2048 / 4096, of 512 in softmax 4096 /
-// 8192). Lengths not a multiple of 8 (or misaligned rows) take the element-wise path.
+// 8192). Lengths not a multiple of 8 (or misaligned rows) take the element-wise path, whose
+// threads hold 8 elements forward (a warp 256, a tile 4096) and 4 backward (a tile of 256
+// threads 1024, of 512 threads 2048): the odd lengths from 255 on straddle those.
 std::vector<int64_t> row_lengths() {
   std::vector<int64_t> c = kKernelCols;
   for (int64_t n : {192, 256, 264, 512, 520, 1024, 1032, 1536, 2048, 2056, 4096, 4104, 8192, 8200, 16384, 16392, 20000,
-                    20001})
+                    20001, 255, 257, 1023, 1025, 2047, 2049, 4095})
     c.push_back(n);
   return c;
 }
