@@ -71,6 +71,7 @@ const std::map<std::string, Setter>& setters() {
       {"cache_page_size", [](ServerConfig& c, const std::string& v) { c.cache_page_size = to_int("cache_page_size", v); }},
       {"cache_pages", [](ServerConfig& c, const std::string& v) { c.cache_pages = to_int("cache_pages", v); }},
       {"max_streams", [](ServerConfig& c, const std::string& v) { c.max_streams = to_int("max_streams", v); }},
+      {"cuda_graphs", [](ServerConfig& c, const std::string& v) { c.cuda_graphs = to_bool("cuda_graphs", v); }},
       {"warmup", [](ServerConfig& c, const std::string& v) { c.warmup = to_bool("warmup", v); }},
       {"log_level", [](ServerConfig& c, const std::string& v) { c.log_level = v; }},
   };
@@ -115,6 +116,7 @@ nlohmann::json ServerConfig::to_json() const {
           {"port", port},
           {"device", device},
           {"dtype", dtype},
+          {"cuda_graphs", cuda_graphs},
           {"io_threads", io_threads},
           {"max_batch", max_batch},
           {"batching", batching},
@@ -205,6 +207,7 @@ std::string usage() {
          "  --host H --port N      listen address (port 0 picks a free one; the bound port is printed)\n"
          "  --device cpu|cuda:N    where the model runs\n"
          "  --dtype f32|bf16|f16   weights and activations (default f32)\n"
+         "  --cuda-graphs false    on a GPU, run every batch eagerly instead of replaying CUDA graphs\n"
          "  --max-batch N          largest batch; --no-batching serves one request at a time\n"
          "  --deadline-ms X        default deadline of a request\n"
          "  --max-batch-wait-ms X  longest a batch is held open for more requests\n"

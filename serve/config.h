@@ -45,6 +45,9 @@ struct ServerConfig {
   int64_t cache_pages = 4096;
   int64_t max_streams = 1024;
 
+  // On a GPU, replay a captured CUDA graph per batch-size and event-count bucket instead of
+  // launching every op (CORTEX_CUDA_GRAPHS=0 or --cuda-graphs false: every batch eagerly).
+  bool cuda_graphs = true;
   bool warmup = true;
   std::string log_level = "info";
 

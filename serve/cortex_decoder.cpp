@@ -3,6 +3,9 @@
 #include "autograd/grad_mode.h"
 #include "engine/factory.h"
 #include "ops/views.h"
+#ifdef CORTEX_WITH_CUDA
+#include "serve/cortex_graphs.h"
+#endif
 
 namespace cortex::serve {
 
@@ -26,6 +29,33 @@ CortexDecoder::CortexDecoder(std::unique_ptr<nn::Cortex> model, const CortexServ
   info_.output_dim = c.outputs;
   info_.window_ms = c.window_ms;
   info_.stride_ms = options.stride_ms;
+#ifdef CORTEX_WITH_CUDA
+  if (options.cuda_graphs && model_->device().is_cuda())
+    graphs_ = std::make_unique<CortexGraphs>(*model_, options.max_batch);
+#endif
+}
+
+CortexDecoder::~CortexDecoder() = default;
+
+bool CortexDecoder::uses_graphs() const {
+#ifdef CORTEX_WITH_CUDA
+  return graphs_ != nullptr;
+#else
+  return false;
+#endif
+}
+
+int64_t CortexDecoder::graph_captures() const {
+#ifdef CORTEX_WITH_CUDA
+  if (graphs_) return graphs_->captures();
+#endif
+  return 0;
+}
+
+void CortexDecoder::warm_up(int64_t events_per_window) {
+#ifdef CORTEX_WITH_CUDA
+  if (graphs_) graphs_->warm_up(events_per_window);
+#endif
 }
 
 int64_t CortexDecoder::parameter_bytes() const {
@@ -42,9 +72,8 @@ nn::SpikeEvents CortexDecoder::to_events(const Window& w) const {
   return ev;
 }
 
-std::vector<std::vector<float>> CortexDecoder::unscale(const Tensor& out) const {
+std::vector<std::vector<float>> CortexDecoder::unscale(const std::vector<float>& flat) const {
   const int64_t outputs = model_->config().outputs;
-  const std::vector<float> flat = data_to_dtype(out, DType::f32).to_vector<float>();
   std::vector<std::vector<float>> result(flat.size() / static_cast<size_t>(outputs));
   for (size_t b = 0; b < result.size(); ++b) {
     result[b].resize(static_cast<size_t>(outputs));
@@ -57,12 +86,30 @@ std::vector<std::vector<float>> CortexDecoder::unscale(const Tensor& out) const 
   return result;
 }
 
+std::vector<std::vector<float>> CortexDecoder::unscale(const Tensor& out) const {
+  return unscale(data_to_dtype(out, DType::f32).to_vector<float>());
+}
+
 std::vector<std::vector<float>> CortexDecoder::decode(const std::vector<const Window*>& windows) {
   if (windows.empty()) return {};
   NoGradGuard no_grad;
+  const double length = model_->config().window_ms;
+#ifdef CORTEX_WITH_CUDA
+  int64_t events = 0;
+  for (const Window* w : windows) events += static_cast<int64_t>(w->size());
+  if (graphs_ && graphs_->fits(nn::EventSource::tokens, static_cast<int64_t>(windows.size()), events)) {
+    std::vector<nn::SpikeEvents> samples;
+    samples.reserve(windows.size());
+    std::vector<nn::TokenWindow> packed;
+    for (const Window* w : windows) {
+      samples.push_back(to_events(*w));
+      packed.push_back({&samples.back(), w->end_ms - length, query_time(w->end_ms)});
+    }
+    if (auto out = graphs_->decode_tokens(packed)) return unscale(*out);
+  }
+#endif
   nn::CortexInput input;
   nn::BehaviourQueries queries;
-  const double length = model_->config().window_ms;
   for (const Window* w : windows) {
     input.add_sample(to_events(*w), w->end_ms - length);
     queries.add_sample({query_time(w->end_ms)});
@@ -85,6 +132,19 @@ std::vector<std::vector<float>> CortexDecoder::decode_cached(const std::vector<c
   if (windows.empty()) return {};
   NoGradGuard no_grad;
   const nn::CortexConfig& c = model_->config();
+#ifdef CORTEX_WITH_CUDA
+  int64_t events = 0;
+  for (const CachedWindow* w : windows) events += w->rows.defined() ? w->rows.size(0) : 0;
+  if (graphs_ && graphs_->fits(nn::EventSource::cached_kv, static_cast<int64_t>(windows.size()), events)) {
+    std::vector<nn::CachedWindowShape> shapes;
+    std::vector<Tensor> rows;
+    for (const CachedWindow* w : windows) {
+      rows.push_back(w->rows);
+      shapes.push_back({w->rows.defined() ? w->rows.size(0) : 0, w->end_ms - c.window_ms, query_time(w->end_ms)});
+    }
+    if (auto out = graphs_->decode_cached(shapes, rows)) return unscale(*out);
+  }
+#endif
   std::vector<nn::EventKV> kvs;
   std::vector<double> starts;
   nn::BehaviourQueries queries;

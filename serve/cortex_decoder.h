@@ -19,11 +19,18 @@ struct CortexServingOptions {
   std::vector<double> out_std;
   double query_bin_ms = 0.0;      // the behaviour query sits half a bin before the end (0: config bin_ms)
   double stride_ms = 50.0;
+  bool cuda_graphs = true;  // replay CUDA graphs on a GPU (false: every batch eagerly)
+  int64_t max_batch = 32;   // the largest batch the server forms (the largest graph bucket)
 };
+
+#ifdef CORTEX_WITH_CUDA
+class CortexGraphs;
+#endif
 
 class CortexDecoder : public Decoder {
  public:
   CortexDecoder(std::unique_ptr<nn::Cortex> model, const CortexServingOptions& options);
+  ~CortexDecoder() override;
 
   const ModelInfo& info() const override { return info_; }
   std::vector<std::vector<float>> decode(const std::vector<const Window*>& windows) override;
@@ -31,12 +38,18 @@ class CortexDecoder : public Decoder {
   Tensor encode_events(const Window& events) override;
   std::vector<std::vector<float>> decode_cached(const std::vector<const CachedWindow*>& windows) override;
   int64_t parameter_bytes() const override;
+  void warm_up(int64_t events_per_window) override;
 
   const nn::Cortex& model() const { return *model_; }
+  // Whether batches may replay CUDA graphs, and how many graphs have been captured so far.
+  bool uses_graphs() const;
+  int64_t graph_captures() const;
 
  private:
   nn::SpikeEvents to_events(const Window& w) const;
   double query_time(double end_ms) const { return end_ms - 0.5 * query_bin_ms_; }
+  // Velocity per window from model outputs, row-major [windows, outputs].
+  std::vector<std::vector<float>> unscale(const std::vector<float>& flat) const;
   std::vector<std::vector<float>> unscale(const Tensor& out) const;
 
   std::unique_ptr<nn::Cortex> model_;
@@ -44,6 +57,9 @@ class CortexDecoder : public Decoder {
   CortexServingOptions options_;
   ModelInfo info_;
   double query_bin_ms_;
+#ifdef CORTEX_WITH_CUDA
+  std::unique_ptr<CortexGraphs> graphs_;
+#endif
 };
 
 }  // namespace cortex::serve

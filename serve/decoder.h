@@ -53,6 +53,10 @@ class Decoder {
 
   // Bytes held by the parameters (reported as device memory).
   virtual int64_t parameter_bytes() const = 0;
+
+  // One-off preparation before the server reports ready, for batches of windows holding about
+  // events_per_window events each (CortexDecoder captures its CUDA graphs). Optional.
+  virtual void warm_up(int64_t events_per_window) {}
 };
 
 }  // namespace cortex::serve

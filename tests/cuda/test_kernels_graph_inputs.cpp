@@ -2,6 +2,7 @@
 // outer_cos_sin (rotary angles of f64 times) and embedding_trusted (no host read of the ids),
 // on the GPU against the CPU, and both inside a CUDA graph replayed with new inputs.
 #include <cmath>
+#include <tuple>
 
 #include "autograd/grad_mode.h"
 #include "tests/cuda/test_kernels_util.h"

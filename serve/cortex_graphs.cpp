@@ -1,0 +1,145 @@
+#include "serve/cortex_graphs.h"
+
+#ifdef CORTEX_WITH_CUDA
+#include "autograd/grad_mode.h"
+#include "cuda/graph.h"
+#include "cuda/pinned_pool.h"
+#include "cuda/runtime.h"
+#include "engine/factory.h"
+#include "ops/views.h"
+#include "serve/log.h"
+
+namespace cortex::serve {
+namespace {
+
+const char* source_name(nn::EventSource s) { return s == nn::EventSource::tokens ? "tokens" : "cached_kv"; }
+
+size_t aligned(size_t bytes) { return (bytes + 255) / 256 * 256; }
+
+}  // namespace
+
+// One bucket: its static device inputs, the captured forward that reads them, and pinned
+// staging memory in the same layout for the uploads and the result.
+struct CortexGraphs::Bucket {
+  Bucket(const nn::StaticCortexForward& forward, const nn::StaticShape& shape, int64_t outputs)
+      : device(forward.allocate(shape, forward.model().device())), graph(forward.model().device().index) {
+    const DType out_dtype = forward.model().dtype();
+    const size_t index_bytes = aligned(device.indices.nbytes()), time_bytes = aligned(device.times.nbytes());
+    const size_t out_bytes = static_cast<size_t>(shape.batch * outputs) * dtype_size(out_dtype);
+    pinned = cuda::PinnedPool::instance().acquire(index_bytes + time_bytes + out_bytes);
+    char* p = static_cast<char*>(pinned);
+    host.shape = shape;
+    host.indices = cuda::host_tensor_view(p, device.indices.shape(), DType::i64);
+    host.times = cuda::host_tensor_view(p + index_bytes, device.times.shape(), DType::f64);
+    host_output = cuda::host_tensor_view(p + index_bytes + time_bytes, {shape.batch, outputs}, out_dtype);
+  }
+  ~Bucket() {
+    // Reused only once the stream has passed this bucket's last copies.
+    if (pinned) cuda::PinnedPool::instance().release(pinned, cuda::current_stream(graph_device()));
+  }
+  int graph_device() const { return device.indices.device().index; }
+
+  nn::StaticBatch device;  // what the graph reads
+  nn::StaticBatch host;    // the same layout in pinned memory (kv_rows stay on the device)
+  Tensor output;           // what the graph writes: [B, outputs]
+  Tensor host_output;      // pinned [B, outputs]
+  void* pinned = nullptr;
+  cuda::Graph graph;
+};
+
+CortexGraphs::CortexGraphs(const nn::Cortex& model, int64_t max_batch)
+    : forward_(model), shapes_(max_batch), outputs_(model.config().outputs) {
+  CORTEX_CHECK(model.device().is_cuda(), "CortexGraphs", "CUDA graphs need a model on a GPU, not ",
+               model.device().str());
+}
+
+CortexGraphs::~CortexGraphs() = default;
+
+bool CortexGraphs::fits(nn::EventSource source, int64_t windows, int64_t events) const {
+  if (windows < 1 || !shapes_.batch_bucket(windows) || !GraphBuckets::event_bucket(events)) return false;
+  std::lock_guard<std::mutex> lock(mu_);
+  return failed_.count(key_of(source, windows, events)) == 0;
+}
+
+CortexGraphs::Key CortexGraphs::key_of(nn::EventSource source, int64_t windows, int64_t events) const {
+  return {source, *shapes_.batch_bucket(windows), *GraphBuckets::event_bucket(events)};
+}
+
+CortexGraphs::Bucket* CortexGraphs::bucket(const Key& key) {
+  if (auto it = buckets_.find(key); it != buckets_.end()) return it->second.get();
+  if (failed_.count(key)) return nullptr;
+  const auto [source, batch, events] = key;
+  try {
+    auto b = std::make_unique<Bucket>(forward_, nn::StaticShape{batch, events, source}, outputs_);
+    Bucket& ref = *b;
+    // The warm-up run inside capture() reads the zeroed inputs: a valid empty batch.
+    ref.graph.capture([&] { ref.output = forward_.forward(ref.device); });
+    log(LogLevel::info, "cuda_graph_captured",
+        {{"source", source_name(source)}, {"batch", batch}, {"events", events}, {"nodes", ref.graph.num_nodes()}});
+    return (buckets_[key] = std::move(b)).get();
+  } catch (const std::exception& e) {
+    failed_.insert(key);
+    log(LogLevel::warn, "cuda_graph_capture_failed",
+        {{"source", source_name(source)}, {"batch", batch}, {"events", events}, {"error", e.what()},
+         {"fallback", "eager"}});
+    return nullptr;
+  }
+}
+
+std::vector<float> CortexGraphs::replay(Bucket& b, int64_t windows, int64_t events) {
+  copy_(b.device.used_indices(events), b.host.used_indices(events));
+  copy_(b.device.used_times(events), b.host.used_times(events));
+  b.graph.replay();
+  copy_(b.host_output, b.output);  // waits for the replay
+  std::vector<float> out = narrow_data(b.host_output, 0, 0, windows).to_vector<float>();
+  return out;
+}
+
+std::optional<std::vector<float>> CortexGraphs::decode_tokens(const std::vector<nn::TokenWindow>& windows) {
+  int64_t events = 0;
+  for (const nn::TokenWindow& w : windows) events += w.events ? w.events->size() : 0;
+  const int64_t n = static_cast<int64_t>(windows.size());
+  std::lock_guard<std::mutex> lock(mu_);
+  Bucket* b = bucket(key_of(nn::EventSource::tokens, n, events));
+  if (!b) return std::nullopt;
+  forward_.pack_tokens(b->host, windows);
+  return replay(*b, n, events);
+}
+
+std::optional<std::vector<float>> CortexGraphs::decode_cached(const std::vector<nn::CachedWindowShape>& windows,
+                                                              const std::vector<Tensor>& rows) {
+  CORTEX_CHECK(windows.size() == rows.size(), "CortexGraphs::decode_cached", windows.size(), " windows but ",
+               rows.size(), " row sets");
+  int64_t events = 0;
+  for (size_t i = 0; i < windows.size(); ++i) {
+    const int64_t n = rows[i].defined() ? rows[i].size(0) : 0;
+    CORTEX_CHECK(windows[i].rows == n, "CortexGraphs::decode_cached", "window ", i, " claims ", windows[i].rows,
+                 " rows but has ", n);
+    events += n;
+  }
+  const int64_t n = static_cast<int64_t>(windows.size());
+  std::lock_guard<std::mutex> lock(mu_);
+  Bucket* b = bucket(key_of(nn::EventSource::cached_kv, n, events));
+  if (!b) return std::nullopt;
+  forward_.pack_cached(b->host, windows);
+  forward_.place_cached_rows(b->device, rows);
+  return replay(*b, n, events);
+}
+
+void CortexGraphs::warm_up(int64_t events_per_window) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (int64_t batch : shapes_.batch_buckets()) {
+    const int64_t events = batch * events_per_window;
+    if (!GraphBuckets::event_bucket(events)) break;
+    for (nn::EventSource source : {nn::EventSource::tokens, nn::EventSource::cached_kv})
+      bucket(key_of(source, batch, events));
+  }
+}
+
+int64_t CortexGraphs::captures() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return static_cast<int64_t>(buckets_.size());
+}
+
+}  // namespace cortex::serve
+#endif  // CORTEX_WITH_CUDA
