@@ -14,6 +14,7 @@ namespace {
 constexpr const char* kOp = "StaticCortexForward";
 
 bool has_tokens(const StaticShape& s) { return s.source == EventSource::tokens; }
+const char* source_name(EventSource s) { return s == EventSource::tokens ? "tokens" : "cached K/V rows"; }
 
 }  // namespace
 
@@ -86,12 +87,11 @@ StaticBatch StaticCortexForward::allocate(const StaticShape& shape, Device devic
   return b;
 }
 
-int64_t StaticCortexForward::pack_windows(const StaticBatch& host, EventSource source, const std::vector<int64_t>& sizes,
-                                          const std::vector<double>& starts, const std::vector<double>& queries,
-                                          const char* op) const {
+int64_t StaticCortexForward::pack_windows(const StaticBatch& host, EventSource source,
+                                          const std::vector<int64_t>& sizes, const std::vector<double>& starts,
+                                          const std::vector<double>& queries, const char* op) const {
   const StaticShape& s = host.shape;
-  CORTEX_CHECK(s.source == source, op, "the batch holds ",
-               has_tokens(s) ? "tokens" : "cached K/V rows", ", not ", source == EventSource::tokens ? "tokens" : "cached K/V rows");
+  CORTEX_CHECK(s.source == source, op, "the batch holds ", source_name(s.source), ", not ", source_name(source));
   CORTEX_CHECK(host.indices.device().is_cpu() && host.indices.is_contiguous() && host.times.device().is_cpu() &&
                    host.times.is_contiguous(),
                op, "packs into contiguous host tensors, got indices ", describe(host.indices), " and times ",

@@ -35,7 +35,8 @@ CORTEX_GPU_TEST("cuda outer_cos_sin matches the CPU kernel for times up to an ho
         CHECK(c.device() == gpu());
         // CUDA's f64 sin/cos are within 2 ulp of the CPU's: after rounding to f32 or 16 bits at
         // most one unit of the result's last place apart, in f64 within 1e-15.
-        const double tol = dtype == DType::f64 ? 1e-15 : dtype == DType::f32 ? 1.2e-7 : dtype == DType::bf16 ? 8e-3 : 1e-3;
+        const double tol =
+            dtype == DType::f64 ? 1e-15 : dtype == DType::f32 ? 1.2e-7 : dtype == DType::bf16 ? 8e-3 : 1e-3;
         expect_close(c, c_cpu, 0, tol, "cos");
         expect_close(s, s_cpu, 0, tol, "sin");
       }

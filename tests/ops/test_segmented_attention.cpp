@@ -312,7 +312,8 @@ TEST_CASE("segmented_attention_device_offsets rejects bad input with clear error
   throws([&] { segmented_attention_device_offsets(q, k, k, reshape(good, {1, 3})); },
          "key offsets must be i32 or i64 [B + 1]");
   throws([&] { segmented_attention_device_offsets(q, k, k, Tensor()); }, "key offsets must be i32 or i64 [B + 1]");
-  throws([&] { segmented_attention_device_offsets(q, k, random({8, 2, 5}, 3, DType::f32), good); }, "must share H and D");
+  throws([&] { segmented_attention_device_offsets(q, k, random({8, 2, 5}, 3, DType::f32), good); },
+         "must share H and D");
   throws([&] { segmented_attention_device_offsets(q, data_to_dtype(k, DType::f64), k, good); },
          "must share a floating dtype");
   throws([&] { segmented_attention_device_offsets(q, k, k, good, -2.0); }, "scale must be finite and >= 0");

@@ -209,7 +209,9 @@ CORTEX_GPU_TEST("graph decodes equal eager decodes on the GPU (f32, 1e-4), each 
   check_graphs_match_eager(DType::f32, 1e-4);
 }
 
-CORTEX_GPU_TEST("graph decodes equal eager decodes on the GPU (bf16, 2e-2)") { check_graphs_match_eager(DType::bf16, 2e-2); }
+CORTEX_GPU_TEST("graph decodes equal eager decodes on the GPU (bf16, 2e-2)") {
+  check_graphs_match_eager(DType::bf16, 2e-2);
+}
 
 CORTEX_GPU_TEST("graph decodes from cached rows equal eager decodes on the GPU (f32 1e-4, bf16 2e-2)") {
   check_cached_graphs_match_eager(DType::f32, 1e-4);
