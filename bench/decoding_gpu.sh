@@ -28,6 +28,7 @@ MAX_JOBS=${MAX_JOBS:-15}  # processes at once on the one GPU (each holds its own
 # SEED_LIST="1 2" / FOLD_LIST="3 4" rerun only some parts (e.g. those a call could not finish).
 EXTRA=${EXTRA:-}  # overrides applied after the recipe, e.g. EXTRA="train.steps=400"
 SKIP_TAGS=${SKIP_TAGS:-}  # parts already done, e.g. "gru-causal-s0-f0 gru-causal-s1-f4"
+LABEL=${LABEL:-}  # names the output file and the records (default: the model argument), for recipe probes
 # MPS=1 starts the CUDA Multi-Process Service so the parts' small kernels share the GPU at the
 # same time instead of time-slicing between contexts (each part is launch-bound on its own).
 MPS=${MPS:-0}
@@ -78,7 +79,7 @@ case "${1:-}" in
     shift 2
     protocols=${*:-causal noncausal}
     case "$model" in *-crop) protocols=${*:-noncausal} ;; esac  # crops apply to whole-trial training only
-    label=$model
+    label=${LABEL:-$model}
     case "$model" in
       cortex-xs) recipe=$RECIPE_CORTEX_XS ;;
       cortex-xs-pretrain) recipe=$RECIPE_CORTEX_XS_PRETRAIN; model=cortex-xs ;;

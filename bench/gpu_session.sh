@@ -3,8 +3,10 @@
 # compute-sanitizer over the newest kernels, decoding parts under MPS, then the benchmarks
 # alone on the card (kernels, fused attention, Cortex-S training step, serving sweep).
 #   carry: .deb .gpu .data      run from the repository root on the device machine
-# Settings: DECODE ("MODEL PROTOCOLS" for bench/decoding_gpu.sh; empty: none), DECODE_S,
-# SANITIZE_FILTER (doctest -tc filter for compute-sanitizer), SWEEP_S, SERVE_DTYPE (f32 | bf16).
+# Settings: DECODE ("MODEL PROTOCOLS" for bench/decoding_gpu.sh; empty: none), DECODE_PLAN (a plan
+# file for bench/decoding_plan.sh), DECODE_S (seconds for the decoding part),
+# SANITIZE_FILTER (doctest -tc filter for compute-sanitizer), SWEEP_S, SERVE_DTYPE (f32 | bf16);
+# TESTS=0 skips the tests and the sanitizer, KERNEL_BENCH=0 the kernel and attention benchmarks.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p "${OUT:-out}"
@@ -17,6 +19,7 @@ CS=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/card.txt"
 stamp() { echo "[$((SECONDS))s] $*"; }
 
+if [ "${TESTS:-1}" = 1 ]; then
 stamp "tests and sanitizer"
 ( timeout "${TESTS_S:-300}" "$B/test_cuda" > "$OUT/tests.log" 2>&1; echo "test_cuda rc=$?" >> "$OUT/tests.log"
   for t in test_nn test_ops test_serve; do
@@ -28,18 +31,18 @@ timeout "${SANITIZE_S:-150}" "$CS" --tool memcheck --report-api-errors no --prin
   > "$OUT/sanitizer.log" 2>&1
 echo "memcheck rc=$?" >> "$OUT/sanitizer.log"
 wait $tests
-
-if [ -n "${DECODE:-}" ]; then
-  stamp "decoding: $DECODE"
-  BIN="$B/cortex-train" MPS=1 LIMIT_S=${DECODE_S:-200} MAX_JOBS=${MAX_JOBS:-15} \
-    bash bench/decoding_gpu.sh protocol $DECODE > "$OUT/decoding.txt" 2>&1
-  echo quit | nvidia-cuda-mps-control 2> /dev/null
-  sleep 2
 fi
 
 stamp "benchmarks"
-"$B/cortex-bench" --section gpu-attention --min-seconds 0.2 > "$OUT/bench.txt" 2>&1
-"$B/cortex-bench" --section gpu-kernels --min-seconds 0.1 >> "$OUT/bench.txt" 2>&1
+"$B/cortex-bench" --section gpu-decode --min-seconds 0.3 > "$OUT/decode_bench.txt" 2>&1
+echo "gpu-decode rc=$?" >> "$OUT/decode_bench.txt"
+# Where a Cortex-S training step spends its time (each kernel timed alone, so slower overall).
+CORTEX_PROFILE=1 "$B/cortex-train" bench-step --config configs/cortex-s.yaml --batch 64 --events 512 --device cuda \
+  --dtype bf16 --steps 3 --warmup 2 > "$OUT/step_profile.txt" 2>&1
+if [ "${KERNEL_BENCH:-1}" = 1 ]; then
+  "$B/cortex-bench" --section gpu-attention --min-seconds 0.2 > "$OUT/bench.txt" 2>&1
+  "$B/cortex-bench" --section gpu-kernels --min-seconds 0.1 >> "$OUT/bench.txt" 2>&1
+fi
 for dt in bf16 f32; do
   "$B/cortex-train" bench-step --config configs/cortex-s.yaml --batch 64 --events 512 --device cuda --dtype $dt --steps 30 \
     >> "$OUT/bench.txt" 2>&1
@@ -51,13 +54,25 @@ CORTEX_DEVICE=cuda:0 RATES="${RATES:-1000 4000 10000}" SAME_LOAD_RATES="${SAME_L
   bash bench/serve_sweep.sh build-packed --init cortex-s --dtype "${SERVE_DTYPE:-f32}" > "$OUT/serving_gpu.md" 2>&1
 echo "serve sweep rc=$?" >> "$OUT/serving_gpu.md"
 rm -rf "$OUT/serve"
+
+# Decoding last: its parts share the card under MPS, which would skew the timings above.
+if [ -n "${DECODE:-}" ]; then
+  stamp "decoding: $DECODE"
+  BIN="$B/cortex-train" MPS=1 LIMIT_S=${DECODE_S:-200} MAX_JOBS=${MAX_JOBS:-15} \
+    bash bench/decoding_gpu.sh protocol $DECODE > "$OUT/decoding.txt" 2>&1
+fi
+if [ -n "${DECODE_PLAN:-}" ]; then
+  stamp "decoding plan: $DECODE_PLAN"
+  BIN="$B/cortex-train" LIMIT_S=${DECODE_S:-200} bash bench/decoding_plan.sh "$DECODE_PLAN" > "$OUT/decoding.txt" 2>&1
+fi
 stamp "done"
 
 echo "== summary"
-grep -hE "test cases|rc=" "$OUT/tests.log"
-grep -hE "ERROR SUMMARY|rc=" "$OUT/sanitizer.log"
+grep -hE "test cases|rc=" "$OUT/tests.log" 2> /dev/null
+grep -hE "ERROR SUMMARY|rc=" "$OUT/sanitizer.log" 2> /dev/null
 [ -f "$OUT/decoding.txt" ] && grep -hE "R\^2|FAILED|no time|results:" "$OUT/decoding.txt" | grep -v "^|"
-grep -hiE "ms/step|samples/s|fused|loop" "$OUT/bench.txt" | head -20
+grep -hiE "ms/step|samples/s|fused|loop" "$OUT/bench.txt" 2> /dev/null | head -20
+grep -hE "^\| (f32|bf16) " "$OUT/decode_bench.txt"
 tail -25 "$OUT/serving_gpu.md"
 # Exit status: non-zero when a test binary, the sanitizer or the sweep reported a failure.
-! grep -hqE "rc=[1-9]" "$OUT/tests.log" "$OUT/sanitizer.log" "$OUT/serving_gpu.md"
+! grep -hqsE "rc=[1-9]" "$OUT/tests.log" "$OUT/sanitizer.log" "$OUT/serving_gpu.md" "$OUT/decode_bench.txt"
