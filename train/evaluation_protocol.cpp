@@ -60,6 +60,7 @@ nlohmann::json ProtocolResult::to_json() const {
           {"batch_size", batch_size},
           {"crop_min_bins", crop_min_bins},
           {"window_jitter_ms", window_jitter_ms},
+          {"centred_windows", centred_windows},
           {"lr", lr},
           {"weight_decay", weight_decay},
           {"spike_dropout", spike_dropout},
@@ -83,6 +84,7 @@ ProtocolResult run_protocol(const TrainerConfig& config, const DecodingData& dat
   result.batch_size = trained ? config.get_int("train.batch_size") : 0;
   result.crop_min_bins = trained ? config.get_int("train.crop_min_bins") : 0;
   result.window_jitter_ms = trained ? config.get_real("train.window_jitter_ms") : 0.0;
+  result.centred_windows = trained && config.get_bool("train.centred_windows");
   result.lr = trained ? config.get_real("optim.lr") : 0.0;
   result.weight_decay = trained ? config.get_real("optim.weight_decay") : 0.0;
   result.spike_dropout = trained ? config.get_real("train.spike_dropout") : 0.0;

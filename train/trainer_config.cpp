@@ -167,6 +167,10 @@ const std::vector<ConfigKey>& trainer_config_schema() {
       ConfigKey{"train.window_jitter_ms", KeyKind::real, "0", "fine-tuning augmentation for whole-trial (non-causal) "
                                                                 "Cortex: the window start moves by a random shift of up "
                                                                 "to this many ms, the trial kept inside; 0: fixed", {}, 0.0, 1e6},
+      ConfigKey{"train.centred_windows", KeyKind::boolean, "false", "non-causal Cortex: one sample per (trial, bin t), "
+                                                                   "the window centred on bin t, one query at t "
+                                                                   "(training and prediction); false: whole trials", {}, 0,
+       0},
       ConfigKey{"train.eval_every", KeyKind::integer, "100", "steps between evaluations (0: only at the end)", {}, 0, 1e12},
       ConfigKey{"train.checkpoint_every", KeyKind::integer, "500", "steps between checkpoints (0: only at the end)", {}, 0,
        1e12},

@@ -59,6 +59,16 @@ double CortexTask::causal_window_start(int64_t bin) const {
   return static_cast<double>(bin + 1) * bin_ms_ - config_.window_ms;
 }
 
+CortexTask::BinWindow CortexTask::bin_window(int64_t bin) const {
+  if (protocol_ == Protocol::causal) {
+    const double start = causal_window_start(bin);
+    return {start, static_cast<int64_t>(std::ceil(start / bin_ms_ - 1e-9)), bin};
+  }
+  // Centred on bin t on the bin grid: the window holds as many whole bins before t as after.
+  const int64_t half = static_cast<int64_t>(std::floor(config_.window_ms / bin_ms_ - 1.0)) / 2;
+  return {static_cast<double>(bin - half) * bin_ms_, bin - half, bin + half};
+}
+
 nn::SpikeEvents CortexTask::trial_events(const data::SampleSet& set, int64_t trial, int64_t first_bin,
                                          int64_t last_bin, double thin_p, uint64_t seed, uint64_t sample) const {
   const int64_t units = set.heldin_units();
@@ -82,7 +92,7 @@ nn::SpikeEvents CortexTask::trial_events(const data::SampleSet& set, int64_t tri
 int64_t CortexTask::num_samples(Phase phase) const {
   const int64_t train = static_cast<int64_t>(fold_.train_trials.size());
   if (phase == Phase::pretrain) return train + fold_.data->unlabelled.samples();
-  return protocol_ == Protocol::causal ? train * bins_ : train;
+  return per_bin_samples() ? train * bins_ : train;
 }
 
 CortexTask::PretrainSample CortexTask::pretrain_sample(int64_t id) const {
@@ -131,7 +141,7 @@ Tensor CortexTask::batch_loss(Phase phase, const std::vector<int64_t>& ids, uint
   const double thin = options_.spike_dropout;
   for (size_t k = 0; k < ids.size(); ++k) {
     const int64_t id = ids[k];
-    if (protocol_ == Protocol::noncausal) {
+    if (!per_bin_samples()) {
       const int64_t trial = fold_.train_trials[static_cast<size_t>(id)];
       const BinRange crop = random_crop(bins_, options_.crop_min_bins, seed, k);
       input.add_sample(trial_events(set, trial, crop.first, crop.last, thin, seed, k), jittered_window_start(seed, k));
@@ -143,9 +153,8 @@ Tensor CortexTask::batch_loss(Phase phase, const std::vector<int64_t>& ids, uint
     } else {
       const int64_t trial = fold_.train_trials[static_cast<size_t>(id / bins_)];
       const int64_t bin = id % bins_;
-      const double start = causal_window_start(bin);
-      const int64_t first = static_cast<int64_t>(std::ceil(start / bin_ms_ - 1e-9));
-      input.add_sample(trial_events(set, trial, first, bin, thin, seed, k), start);
+      const BinWindow w = bin_window(bin);
+      input.add_sample(trial_events(set, trial, w.first_bin, w.last_bin, thin, seed, k), w.start_ms);
       queries.add_sample({(static_cast<double>(bin) + 0.5) * bin_ms_});
       const std::vector<float> t = scaled_targets(trial);
       target.insert(target.end(), t.begin() + bin * c_n, t.begin() + (bin + 1) * c_n);
@@ -164,18 +173,18 @@ std::vector<float> CortexTask::predict(const data::SampleSet& set, const std::ve
   const int64_t c_n = config_.outputs;
   std::vector<float> out;
   out.reserve(trials.size() * static_cast<size_t>(bins_ * c_n));
-  // Work items: (trial, bin) windows for causal, whole trials otherwise.
+  // Work items: (trial, bin) windows for per-bin samples, whole trials otherwise.
   struct Item {
     int64_t trial, bin;
   };
   std::vector<Item> items;
   for (int64_t t : trials) {
-    if (protocol_ == Protocol::noncausal) items.push_back({t, -1});
+    if (!per_bin_samples()) items.push_back({t, -1});
     else
       for (int64_t b = 0; b < bins_; ++b) items.push_back({t, b});
   }
-  const int64_t chunk = protocol_ == Protocol::noncausal ? std::max<int64_t>(1, options_.predict_batch / 8)
-                                                         : options_.predict_batch;
+  const int64_t chunk =
+      per_bin_samples() ? options_.predict_batch : std::max<int64_t>(1, options_.predict_batch / 8);
   for (size_t begin = 0; begin < items.size(); begin += static_cast<size_t>(chunk)) {
     const size_t end = std::min(items.size(), begin + static_cast<size_t>(chunk));
     nn::CortexInput input;
@@ -188,9 +197,8 @@ std::vector<float> CortexTask::predict(const data::SampleSet& set, const std::ve
         for (int64_t b = 0; b < bins_; ++b) times.push_back((static_cast<double>(b) + 0.5) * bin_ms_);
         queries.add_sample(times);
       } else {
-        const double start = causal_window_start(it.bin);
-        const int64_t first = static_cast<int64_t>(std::ceil(start / bin_ms_ - 1e-9));
-        input.add_sample(trial_events(set, it.trial, first, it.bin), start);
+        const BinWindow w = bin_window(it.bin);
+        input.add_sample(trial_events(set, it.trial, w.first_bin, w.last_bin), w.start_ms);
         queries.add_sample({(static_cast<double>(it.bin) + 0.5) * bin_ms_});
       }
     }

@@ -4,7 +4,11 @@
 //   non-causal: one sample per trial, the window centred on the trial (it must be at least
 //     as long as the trial), queries at every bin centre;
 //   causal: one sample per (trial, bin t), the window ending at bin t's right edge and
-//     holding only events of bins <= t, one query at bin t's centre.
+//     holding only events of bins <= t, one query at bin t's centre;
+//   non-causal with centred windows: one sample per (trial, bin t), the window centred on
+//     bin t and holding the trial's events inside it (before and after t), one query at t.
+//     Every bin is then a differently placed sample, as in the causal protocol, instead of
+//     each trial being one fixed whole-trial sample.
 // Pre-training masks (unit, bin) cells of whole trials (training folds plus the unlabelled
 // trials; never the held-out fold) and predicts their counts with the Poisson head; cells
 // outside the trial are not scored (there is no data there).
@@ -31,6 +35,7 @@ struct CortexTaskOptions {
   // ms (only as far as keeps the trial inside the window), so the latents' times relative to
   // the trial differ from sample to sample instead of one fixed grid per trial. 0: off.
   double window_jitter_ms = 0.0;
+  bool centred_windows = false;  // non-causal only (see the file comment)
   std::string model_yaml;  // stored with checkpoints so the server can rebuild the model
   int64_t predict_batch = 128;  // windows per forward when predicting
 };
@@ -52,6 +57,14 @@ class CortexTask : public DecodingTask {
   // Window start (ms) of a whole trial, and of the causal window that ends with bin t.
   double trial_window_start() const;
   double causal_window_start(int64_t bin) const;
+  // The window of the per-bin sample of bin t (causal, or non-causal with centred windows):
+  // its start and the first and last trial bins whose events it holds.
+  struct BinWindow {
+    double start_ms;
+    int64_t first_bin, last_bin;
+  };
+  BinWindow bin_window(int64_t bin) const;
+  bool per_bin_samples() const { return protocol_ == Protocol::causal || options_.centred_windows; }
   // trial_window_start() moved by the sample's random shift (window_jitter_ms), training only.
   double jittered_window_start(uint64_t seed, uint64_t sample) const;
   // Events of bins [first, last] of one trial, in time order. With thin_p > 0 each spike

@@ -73,6 +73,12 @@ std::unique_ptr<DecodingTask> make_task(const nn::ModelConfig& model, const Fold
                    (model.kind == nn::ModelKind::cortex && protocol == Protocol::noncausal),
                "config", "train.crop_min_bins and train.window_jitter_ms apply to whole-trial (non-causal) Cortex "
                "training; this is a ", protocol_name(protocol), " ", nn::model_kind_name(model.kind), " run");
+  CORTEX_CHECK(!s.centred_windows || (model.kind == nn::ModelKind::cortex && protocol == Protocol::noncausal), "config",
+               "train.centred_windows applies to non-causal Cortex runs; this is a ", protocol_name(protocol), " ",
+               nn::model_kind_name(model.kind), " run");
+  CORTEX_CHECK(!s.centred_windows || (s.crop_min_bins == 0 && s.window_jitter_ms == 0), "config",
+               "train.centred_windows replaces whole-trial samples, so train.crop_min_bins and train.window_jitter_ms "
+               "(whole-trial augmentations) must be 0 with it");
   switch (model.kind) {
     case nn::ModelKind::cortex: {
       CortexTaskOptions o;
@@ -83,6 +89,7 @@ std::unique_ptr<DecodingTask> make_task(const nn::ModelConfig& model, const Fold
       o.spike_dropout = s.spike_dropout;
       o.crop_min_bins = s.crop_min_bins;
       o.window_jitter_ms = s.window_jitter_ms;
+      o.centred_windows = s.centred_windows;
       o.model_yaml = model_config_yaml(model);
       return std::make_unique<CortexTask>(model.cortex, fold, protocol, o);
     }
@@ -118,6 +125,7 @@ TaskSettings task_settings(const TrainerConfig& config) {
   s.spike_dropout = config.get_real("train.spike_dropout");
   s.crop_min_bins = config.get_int("train.crop_min_bins");
   s.window_jitter_ms = config.get_real("train.window_jitter_ms");
+  s.centred_windows = config.get_bool("train.centred_windows");
   return s;
 }
 

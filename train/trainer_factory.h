@@ -18,6 +18,7 @@ struct TaskSettings {
   double spike_dropout = 0.0;  // fine-tuning input thinning
   int64_t crop_min_bins = 0;   // non-causal Cortex fine-tuning: random trial crops (0: off)
   double window_jitter_ms = 0;  // non-causal Cortex fine-tuning: random window-start shifts (0: off)
+  bool centred_windows = false; // non-causal Cortex: a window centred on each bin instead of whole trials
 };
 
 // The model config of a trainer config (its model keys), with data-dependent fields

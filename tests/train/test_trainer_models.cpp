@@ -119,6 +119,51 @@ TEST_CASE("cortex task: whole-trial training on random crops and window shifts l
   CHECK_THROWS_AS(make_task(gru, fold, Protocol::noncausal, settings), cortex::Error);
 }
 
+TEST_CASE("non-causal centred windows: one sample per (trial, bin) around its bin, trains, predicts every bin") {
+  const FoldData fold = make_fold(synthetic_data(), 0);
+  const nn::ModelConfig m = resolve_model_config(config_of(kTinyCortex), synthetic_data(), Protocol::noncausal);
+  TaskSettings settings;
+  settings.centred_windows = true;
+  auto task = make_task(m, fold, Protocol::noncausal, settings);
+  auto& cortex_task = dynamic_cast<CortexTask&>(*task);
+  const int64_t bins = synthetic_data().bins();
+  const double bin_ms = synthetic_data().bin_ms();
+  CHECK(task->num_samples(Phase::finetune) == static_cast<int64_t>(fold.train_trials.size()) * bins);
+  // 800 ms windows of 5 ms bins: 79 whole bins on each side of bin t, the query at t's centre.
+  for (int64_t t : {int64_t{0}, int64_t{37}, bins - 1}) {
+    const CortexTask::BinWindow w = cortex_task.bin_window(t);
+    CHECK(w.first_bin == t - 79);
+    CHECK(w.last_bin == t + 79);
+    CHECK(w.start_ms == doctest::Approx(static_cast<double>(t - 79) * bin_ms));
+    const double query_ms = (static_cast<double>(t) + 0.5) * bin_ms;
+    CHECK(query_ms - w.start_ms == doctest::Approx(0.5 * m.cortex.window_ms - 0.5 * bin_ms));
+    // The last bin's events lie inside the window.
+    CHECK((static_cast<double>(w.last_bin) + 0.5) * bin_ms < w.start_ms + m.cortex.window_ms);
+  }
+  TrainerOptions o = options("", 0, 150);
+  o.batch_size = 16;
+  o.lr = 1e-2;
+  o.warmup_steps = 5;
+  const TrainResult r = Trainer(*task, o).run();
+  double first = 0, last = 0;
+  for (size_t i = 0; i < 25; ++i) first += r.steps[i].loss / 25;
+  for (size_t i = 100; i < 150; ++i) last += r.steps[i].loss / 50;
+  CHECK(last < 0.8 * first);
+  const auto& set = synthetic_data().labelled;
+  const std::vector<float> pred = task->predict(set, fold.test_trials);
+  CHECK(static_cast<int64_t>(pred.size()) ==
+        static_cast<int64_t>(fold.test_trials.size()) * bins * set.behavior_dims);
+  // Refused where it would be ignored or would clash with the whole-trial augmentations.
+  const nn::ModelConfig causal = resolve_model_config(config_of(kTinyCortex), synthetic_data(), Protocol::causal);
+  CHECK_THROWS_WITH_AS(make_task(causal, fold, Protocol::causal, settings),
+                       doctest::Contains("train.centred_windows applies to non-causal Cortex"), cortex::Error);
+  const nn::ModelConfig gru = resolve_model_config(config_of(kTinyGru), synthetic_data(), Protocol::noncausal);
+  CHECK_THROWS_AS(make_task(gru, fold, Protocol::noncausal, settings), cortex::Error);
+  settings.crop_min_bins = 20;
+  CHECK_THROWS_WITH_AS(make_task(m, fold, Protocol::noncausal, settings), doctest::Contains("must be 0 with it"),
+                       cortex::Error);
+}
+
 TEST_CASE("cortex task: resume after pre-training or mid fine-tuning repeats the next losses exactly") {
   for (const Protocol protocol : {Protocol::noncausal, Protocol::causal}) {
     CAPTURE(protocol_name(protocol));

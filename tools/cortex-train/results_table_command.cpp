@@ -33,6 +33,7 @@ std::string recipe_of(const nlohmann::json& r) {
   if (const double p = r.value("spike_dropout", 0.0); p > 0) os << ", spike dropout " << p;
   if (const int64_t crop = r.value("crop_min_bins", int64_t{0}); crop > 0) os << ", random crops of >= " << crop << " bins";
   if (const double jitter = r.value("window_jitter_ms", 0.0); jitter > 0) os << ", window jitter +-" << jitter << " ms";
+  if (r.value("centred_windows", false)) os << ", a window centred on each bin";
   return os.str();
 }
 
