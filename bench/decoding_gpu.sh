@@ -48,9 +48,11 @@ env_setup() {
 # The same regularisation for every neural model (CPU probes on fold 0 with a 259 K Cortex:
 # R^2 0.22 without it, 0.58 with it; see bench/results/decoding.md).
 REG="optim.weight_decay=0.1 model.dropout=0.2 train.spike_dropout=0.3 optim.warmup_steps=50"
-RECIPE_CORTEX_XS="train.steps=1000 optim.lr=1e-3 $REG"
+# Cortex: 600 steps over per-bin windows for both protocols (batch 256 windows; non-causal windows
+# centred on their bin): the recipe of bench/results/decoding.md's Cortex rows.
+RECIPE_CORTEX_XS="train.steps=600 optim.lr=1e-3 $REG"
 RECIPE_CORTEX_XS_PRETRAIN="pretrain.steps=500 train.steps=1000 optim.lr=1e-3 $REG"
-RECIPE_CORTEX_S="train.steps=1000 optim.lr=5e-4 $REG"
+RECIPE_CORTEX_S="train.steps=600 optim.lr=5e-4 $REG"
 RECIPE_GRU="train.steps=800 optim.lr=3e-3 $REG"
 RECIPE_TRANSFORMER="train.steps=1000 optim.lr=5e-4 $REG"
 # Whole-trial (non-causal) Cortex overfits whole-trial fingerprints (cortex-xs non-causal R^2
@@ -109,7 +111,14 @@ case "${1:-}" in
     }
     for protocol in $protocols; do
       batch=16
-      [ "$protocol" = causal ] && case "$model" in cortex-*) batch=64 ;; esac
+      windows=""
+      case "$label" in
+        *-crop) ;;  # whole-trial recipes
+        cortex-*)
+          batch=256
+          [ "$protocol" = noncausal ] && windows="train.centred_windows=true"
+          ;;
+      esac
       for seed in ${SEED_LIST:-$(seq 0 $((SEEDS - 1)))}; do
         for fold in ${FOLD_LIST:-0 1 2 3 4}; do
           while [ "${#tags[@]}" -ge "$MAX_JOBS" ]; do reap; done
@@ -118,7 +127,7 @@ case "${1:-}" in
           left=$((deadline - SECONDS))
           [ "$left" -gt 30 ] || { echo "no time left for $tag"; failed=1; continue; }
           OMP_NUM_THREADS=1 timeout "$left" "$BIN" eval-protocol --model "$model" --protocol "$protocol" \
-            --seeds 1 seed="$seed" --folds "$fold" device="$DEVICE" dtype="$dtype" train.batch_size="$batch" $recipe $EXTRA \
+            --seeds 1 seed="$seed" --folds "$fold" device="$DEVICE" dtype="$dtype" train.batch_size="$batch" $windows $recipe $EXTRA \
             --label "$label" --out "$work/$tag.jsonl" > "$work/$tag.log" 2>&1 &
           tags[$!]=$tag
         done
