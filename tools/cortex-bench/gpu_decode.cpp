@@ -1,14 +1,16 @@
 // GPU decode section: what one batch of the server's work costs. Cortex-S with random
 // weights behind serve::CortexDecoder (the object cortex-serve runs), windows of Poisson
 // events (mean 256 per window, cortex-loadgen's default; units 0..106 as in MC_Maze_Small),
-// batch sizes 1..128, f32 and bf16; wall time per decode() call including the host work,
-// the uploads and the read-back, i.e. the compute part of a request's latency. Then one
-// profiled batch of 64 in bf16: device time per kernel table (engine/op_profiler.h).
+// batch sizes 1..128, f32 and bf16, eager and replaying CUDA graphs (the first call of a
+// bucket captures it, the median excludes it; buckets up to 128); wall time per decode() call including the host
+// work, the uploads and the read-back, i.e. the compute part of a request's latency. Then one
+// profiled eager batch of 64 in bf16: device time per kernel table (engine/op_profiler.h).
 // The config file is read from configs/ (run from the repository root).
 #ifdef CORTEX_WITH_CUDA
 #include <algorithm>
 #include <cstdio>
 #include <memory>
+#include <utility>
 #include <random>
 #include <string>
 #include <vector>
@@ -45,29 +47,33 @@ std::vector<serve::Window> random_windows(int64_t count, double window_ms, doubl
   return windows;
 }
 
-std::unique_ptr<serve::Decoder> cortex_s(const std::string& dtype) {
+std::unique_ptr<serve::Decoder> cortex_s(const std::string& dtype, bool graphs) {
   serve::ServerConfig config;
   config.init_config = "cortex-s";
   config.device = "cuda:0";
   config.dtype = dtype;
+  config.cuda_graphs = graphs;
+  config.max_batch = 128;  // graph buckets up to the largest batch measured
   return serve::load_decoder(config);
 }
 
 void run(const Options& opt) {
   const std::vector<int64_t> batches =
       opt.quick ? std::vector<int64_t>{1, 64} : std::vector<int64_t>{1, 8, 32, 64, 128};
-  Table table({"dtype", "batch", "ms per decode()", "windows/s"});
-  for (const std::string dtype : {"f32", "bf16"}) {
-    auto decoder = cortex_s(dtype);
+  Table table({"dtype", "CUDA graphs", "batch", "ms per decode()", "windows/s"});
+  for (const auto& [dtype, graphs] : std::vector<std::pair<std::string, bool>>{
+           {"f32", false}, {"f32", true}, {"bf16", false}, {"bf16", true}}) {
+    auto decoder = cortex_s(dtype, graphs);
     const double window_ms = decoder->info().window_ms;
     for (int64_t b : batches) {
       const std::vector<serve::Window> windows = random_windows(b, window_ms, 256.0, 7 + static_cast<uint64_t>(b));
       std::vector<const serve::Window*> ptrs;
       for (const serve::Window& w : windows) ptrs.push_back(&w);
       const double s = median_seconds([&] { (void)decoder->decode(ptrs); }, opt.min_seconds);
-      table.add({dtype, std::to_string(b), fmt("%.2f", 1e3 * s), fmt("%.0f", static_cast<double>(b) / s)});
+      table.add({dtype, graphs ? "yes" : "no", std::to_string(b), fmt("%.2f", 1e3 * s),
+                 fmt("%.0f", static_cast<double>(b) / s)});
     }
-    if (dtype == "bf16") {
+    if (dtype == "bf16" && !graphs) {  // eager, so each kernel call is seen (a replay is one launch)
       const std::vector<serve::Window> windows = random_windows(64, window_ms, 256.0, 99);
       std::vector<const serve::Window*> ptrs;
       for (const serve::Window& w : windows) ptrs.push_back(&w);
