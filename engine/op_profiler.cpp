@@ -18,6 +18,7 @@ struct KernelStats {
   int64_t timed_calls = 0;  // calls with a device time
   double device_ms = 0;
   double host_ms = 0;
+  bool nested = false;  // called from inside another kernel call; its time is part of that one's
 };
 
 struct State {
@@ -30,6 +31,10 @@ State& state() {
   static State s;
   return s;
 }
+
+// The kernel call this thread is inside, if any: a kernel that launches other kernels (a GEMM
+// copying an operand to a dense layout first) would otherwise have that time counted twice.
+thread_local const char* t_enclosing = nullptr;
 
 int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
@@ -63,13 +68,15 @@ void register_device_clock(DeviceType type, DeviceClock clock) {
   state().clocks[static_cast<int>(type)] = clock;
 }
 
-Scope::Scope(const char* kernel, Device device) : kernel_(kernel), device_(device) {
+Scope::Scope(const char* kernel, Device device) : kernel_(kernel), device_(device), enclosing_(t_enclosing) {
+  t_enclosing = kernel;
   const DeviceClock clock = state().clocks[static_cast<int>(device.type)];
   if (clock.start) token_ = clock.start(device);
   host_start_ns_ = now_ns();
 }
 
 Scope::~Scope() {
+  t_enclosing = enclosing_;
   const double host_ms = static_cast<double>(now_ns() - host_start_ns_) / 1e6;
   double device_ms = -1;
   try {
@@ -78,7 +85,9 @@ Scope::~Scope() {
     std::fprintf(stderr, "op profiler: could not time %s: %s\n", kernel_, e.what());
   }
   std::lock_guard<std::mutex> lock(state().mutex);
-  KernelStats& s = state().stats[{kernel_, device_.is_cuda() ? "cuda" : "cpu"}];
+  const std::string name = enclosing_ ? std::string(kernel_) + " (inside " + enclosing_ + ")" : kernel_;
+  KernelStats& s = state().stats[{name, device_.is_cuda() ? "cuda" : "cpu"}];
+  s.nested = enclosing_ != nullptr;
   ++s.calls;
   s.host_ms += host_ms;
   if (device_ms >= 0) {
@@ -102,6 +111,7 @@ std::string report(size_t top) {
   double total_ms = 0, total_host_ms = 0;
   int64_t total_calls = 0;
   for (const Row& r : rows) {
+    if (r.s.nested) continue;
     total_ms += r.ms();
     total_host_ms += r.s.host_ms;
     total_calls += r.s.calls;

@@ -20,7 +20,9 @@ void reset();
 
 // Markdown table of the kernels by device time (host time where no device clock exists):
 // calls, total ms, share, mean device µs, mean host µs (launch cost on the GPU). At most
-// `top` rows; the totals line counts every kernel.
+// `top` rows. A kernel called from inside another kernel call (a GEMM copying an operand
+// first) gets its own row "copy_kernel (inside matmul_kernel)"; its time is also part of the
+// enclosing row, so the totals line counts outermost calls only.
 std::string report(size_t top = 40);
 
 // A backend's clock. start() records a mark on the device's current work queue and returns
@@ -43,6 +45,7 @@ class Scope {
  private:
   const char* kernel_;
   Device device_;
+  const char* enclosing_;
   void* token_ = nullptr;
   int64_t host_start_ns_ = 0;
 };

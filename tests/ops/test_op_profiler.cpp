@@ -44,3 +44,24 @@ TEST_CASE("op profiler counts kernel calls only while enabled") {
   profiler::reset();
   CHECK(row_of(profiler::report(), "binary_kernel").empty());
 }
+
+TEST_CASE("op profiler names a kernel called from inside another and counts the outer one in the total") {
+  const bool was = profiler::enabled();
+  profiler::reset();
+  profiler::set_enabled(true);
+  {
+    profiler::Scope outer("outer_kernel", Device::cpu());
+    profiler::Scope inner("inner_kernel", Device::cpu());
+  }
+  {
+    profiler::Scope alone("inner_kernel", Device::cpu());
+  }
+  profiler::set_enabled(was);
+  const std::string report = profiler::report();
+  profiler::reset();
+  CHECK(row_of(report, "outer_kernel").find("| cpu | 1 |") != std::string::npos);
+  CHECK(row_of(report, "inner_kernel (inside outer_kernel)").find("| cpu | 1 |") != std::string::npos);
+  CHECK(row_of(report, "inner_kernel").find("| cpu | 1 |") != std::string::npos);
+  // Two outermost calls (outer, the lone inner), the nested one not added again.
+  CHECK(report.find("| all kernels | | 2 |") != std::string::npos);
+}
