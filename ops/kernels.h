@@ -96,6 +96,14 @@ CORTEX_KERNEL_TABLE(segmented_attention_device_offsets_kernel,
 // contiguous, written.
 CORTEX_KERNEL_TABLE(outer_cos_sin_kernel, void(const Tensor& t, const Tensor& w, const Tensor& cos, const Tensor& sin));
 
+// Rotary embedding: x [N, H, Dh] and cos, sin [N, H, F] (broadcast dims arrive with zero
+// strides) with any strides, one floating dtype, 2F <= Dh; out contiguous [N, H, Dh], written:
+// out[..., k] = x1 c - x2 s and out[..., F + k] = x2 c + x1 s (x1 = x[..., k], x2 = x[..., F + k];
+// s negated when inverse), out[..., 2F:] = x[..., 2F:]. Each product is rounded to math_t (f32,
+// f64 for f64) before the sum, no fused multiply-add, so every backend gives the same bits in f32.
+CORTEX_KERNEL_TABLE(rotary_kernel, void(const Tensor& x, const Tensor& cos, const Tensor& sin, bool inverse,
+                                        const Tensor& out));
+
 // out = x.index_select(dim, idx): out has x's shape with idx.numel() at dim; idx is i32/i64,
 // already checked to lie in range.
 CORTEX_KERNEL_TABLE(index_select_kernel, void(const Tensor& x, int64_t dim, const Tensor& idx, const Tensor& out));

@@ -35,6 +35,15 @@ Tensor embedding_trusted(const Tensor& ids, const Tensor& table);
 // `dtype`. Returns {cos, sin}, each [N, F]. No backward.
 std::pair<Tensor, Tensor> outer_cos_sin(const Tensor& t, const Tensor& w, DType dtype);
 
+// Rotary embedding in one pass: x [N, H, Dh] (any strides) with cos, sin of shape [N, 1, F]
+// (anything broadcastable to [N, H, F]: [F], [1, F], [N, H, F], ...), 2F <= Dh, all one
+// floating dtype and device. Channels [0, F) and [F, 2F) rotate as pairs
+// (x1, x2) -> (x1 cos - x2 sin, x2 cos + x1 sin); inverse flips the sign of sin; channels
+// [2F, Dh) pass through. Returns a contiguous [N, H, Dh] in x's dtype; math in f32 (f64 for
+// f64). Backward to x only (the rotation is orthogonal: gx = rotary(gy, cos, sin, !inverse));
+// cos and sin are angles of times, never trained, and are refused if they require a gradient.
+Tensor rotary(const Tensor& x, const Tensor& cos, const Tensor& sin, bool inverse = false);
+
 // softmax(q k^T * scale + mask) v for q [..., Lq, D], k [..., Lk, D], v [..., Lk, Dv].
 // key_padding_mask (optional, bool [..., Lk] broadcastable over the query dim): true marks
 // a padded key that no query may attend to. A query whose keys are all masked gets zeros.

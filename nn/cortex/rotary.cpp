@@ -55,14 +55,8 @@ Tensor rotate(const Tensor& x, const RotaryAngles& angles, bool inverse) {
   const int64_t half = angles.cos.size(-1), dh = x.size(-1);
   CORTEX_CHECK(angles.size() == x.size(0) && 4 * half == dh, "rotate", "angles ", angles.cos.describe(),
                " do not fit x ", x.describe());
-  const Tensor x1 = narrow(x, -1, 0, half), x2 = narrow(x, -1, half, half),
-               rest = narrow(x, -1, 2 * half, dh - 2 * half);
-  const Tensor& c = angles.cos;
-  const Tensor& s = angles.sin;
-  // (x1, x2) -> (x1 cos - x2 sin, x2 cos + x1 sin); the inverse flips the sign of sin.
-  Tensor y1 = inverse ? add(mul(x1, c), mul(x2, s)) : sub(mul(x1, c), mul(x2, s));
-  Tensor y2 = inverse ? sub(mul(x2, c), mul(x1, s)) : add(mul(x2, c), mul(x1, s));
-  return cat({y1, y2, rest}, -1);
+  // One fused kernel (ops/rotary.cpp) instead of narrow + mul + add + cat on strided views.
+  return rotary(x, angles.cos, angles.sin, inverse);
 }
 
 }  // namespace cortex::nn
