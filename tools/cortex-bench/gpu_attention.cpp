@@ -64,6 +64,62 @@ double wall_ms(const std::function<void()>& fn, double min_seconds) {
                    min_seconds);
 }
 
+// The latent blocks' self-attention (every sample has the same 256 latents): the batched
+// composition LatentBlock uses (heads permuted to [B, H, L, Dh], matmul-softmax-matmul, permuted
+// back) against the fused segmented op on the packed [B * L, H, Dh] rows with uniform segments.
+void run_latent_self_attention(const Options& o) {
+  const int64_t samples = o.quick ? 8 : 64, latents = 256, heads = 6, dh = 64, n = samples * latents;
+  const std::vector<int64_t> offsets = [&] {
+    std::vector<int64_t> off{0};
+    for (int64_t b = 0; b < samples; ++b) off.push_back(off.back() + latents);
+    return off;
+  }();
+  const double fwd_flop = 4.0 * static_cast<double>(samples * latents * latents) * heads * dh;
+  std::printf("\nLatent self-attention shape: %lld samples x %lld latents, %lld heads x %lld.\n\n",
+              static_cast<long long>(samples), static_cast<long long>(latents), static_cast<long long>(heads),
+              static_cast<long long>(dh));
+  auto batched = [&](const Tensor& q, const Tensor& k, const Tensor& v) {
+    auto by_sample = [&](const Tensor& t) { return permute(reshape(t, {samples, latents, heads, dh}), {0, 2, 1, 3}); };
+    const Tensor a = scaled_dot_product_attention(by_sample(q), by_sample(k), by_sample(v));
+    return reshape(permute(a, {0, 2, 1, 3}), {n, heads, dh});
+  };
+  auto fused = [&](const Tensor& q, const Tensor& k, const Tensor& v) {
+    return segmented_attention(q, offsets, k, v, offsets);
+  };
+  Table table({"path", "dtype", "forward ms", "forward TFLOP/s", "fwd+bwd ms"});
+  for (DType dtype : {DType::bf16, DType::f32}) {
+    Generator gen(9);
+    const Tensor q = normal({n, heads, dh}, 0, 1, dtype, kGpu, &gen);
+    const Tensor k = normal({n, heads, dh}, 0, 1, dtype, kGpu, &gen);
+    const Tensor v = normal({n, heads, dh}, 0, 1, dtype, kGpu, &gen);
+    const Tensor gout = normal({n, heads, dh}, 0, 1, dtype, kGpu, &gen);
+    using SelfFn = std::function<Tensor(const Tensor&, const Tensor&, const Tensor&)>;
+    for (const auto& [name, fn] : std::vector<std::pair<std::string, SelfFn>>{
+             {"batched, heads permuted (LatentBlock today)", batched}, {"fused segmented_attention", fused}}) {
+      double fwd = 0;
+      {
+        NoGradGuard no_grad;
+        fwd = wall_ms([&] { fn(q, k, v); }, o.min_seconds);
+      }
+      Tensor ql = q.detach(), kl = k.detach(), vl = v.detach();
+      ql.set_requires_grad();
+      kl.set_requires_grad();
+      vl.set_requires_grad();
+      const double both = wall_ms(
+          [&] {
+            ql.zero_grad();
+            kl.zero_grad();
+            vl.zero_grad();
+            backward(fn(ql, kl, vl), gout);
+          },
+          o.min_seconds);
+      table.add({name, dtype_name(dtype), fmt("%.3f", fwd), fmt("%.2f", fwd_flop / (fwd * 1e-3) * 1e-12),
+                 fmt("%.3f", both)});
+    }
+  }
+  table.print();
+}
+
 void run_gpu_attention(const Options& o) {
   CORTEX_CHECK(cuda::device_count() > 0, "cortex-bench gpu-attention", "no CUDA device visible");
   const int64_t samples = o.quick ? 8 : 64, latents = 256, heads = 6, dh = 64;
@@ -111,6 +167,7 @@ void run_gpu_attention(const Options& o) {
     }
   }
   table.print();
+  run_latent_self_attention(o);
 }
 
 }  // namespace
