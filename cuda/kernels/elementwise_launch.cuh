@@ -20,10 +20,14 @@
 //
 // The launcher picks one of three paths:
 //   flat:    every operand contiguous or a broadcast scalar; 16-byte vectors when aligned
-//   rows:    inner dim contiguous (or broadcast) for every operand, outer dims strided
-//            (a bias added to a matrix); 16-byte vectors when rows stay aligned
+//   bcast:   one [R, C] dim pair, every operand contiguous or broadcast along the rows
+//            (a bias added to a matrix); 16-byte vectors, no index division
+//   rows:    inner dim contiguous (or broadcast) for every operand, outer dims strided;
+//            16-byte vectors when rows stay aligned
 //   strided: anything else, offsets from the coalesced shape and strides
+#include <algorithm>
 #include <array>
+#include <limits>
 
 #include "cuda/kernels/launch.cuh"
 #include "cuda/kernels/strided_indexer.cuh"
@@ -110,6 +114,46 @@ __global__ void __launch_bounds__(kElementwiseThreads)
     elementwise_rows_loop<VEC>(f, outer, vecs_per_row, total, broadcast);
 }
 
+// [R, C] with every operand either contiguous (row stride C) or a row broadcast (row stride
+// 0, bit k of row_bcast). A 2-D block: x walks column vectors, which stay fixed for the
+// thread, y walks rows; so there is no division per vector (the rows path's index math
+// made 16-bit bias adds run at half the copy bandwidth) and a row's offset is one multiply.
+template <int VEC, typename F>
+__device__ __forceinline__ void elementwise_bcast_loop(const F& f, int64_t rows, int64_t cols, int32_t vecs_per_row,
+                                                       unsigned row_bcast) {
+  constexpr int U = F::kUnroll;
+  const int32_t v = static_cast<int32_t>(blockIdx.x * blockDim.x + threadIdx.x);
+  if (v >= vecs_per_row) return;
+  const int64_t col = static_cast<int64_t>(v) * VEC;
+  const int64_t stride = static_cast<int64_t>(gridDim.y) * blockDim.y;  // between a thread's rows
+  for (int64_t base = static_cast<int64_t>(blockIdx.y) * blockDim.y * U + threadIdx.y; base < rows;
+       base += stride * U) {
+    int64_t row[U][F::N];
+    typename F::template Inputs<VEC> in[U];
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int64_t r = base + u * static_cast<int64_t>(blockDim.y);
+      if (r < rows) {
+#pragma unroll
+        for (int k = 0; k < static_cast<int>(F::N); ++k) row[u][k] = (row_bcast >> k) & 1u ? 0 : r * cols;
+        in[u] = f.template load<VEC>(row[u], col, 0u);
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < U; ++u)
+      if (base + u * static_cast<int64_t>(blockDim.y) < rows) f.template store<VEC>(row[u], col, in[u]);
+  }
+}
+
+template <int VEC, typename F>
+__global__ void __launch_bounds__(kElementwiseThreads)
+    elementwise_bcast_kernel(F f, int64_t rows, int64_t cols, int32_t vecs_per_row, unsigned row_bcast) {
+  if constexpr (F::kSpecialize)
+    f.with_op([&](const auto& g) { elementwise_bcast_loop<VEC>(g, rows, cols, vecs_per_row, row_bcast); });
+  else
+    elementwise_bcast_loop<VEC>(f, rows, cols, vecs_per_row, row_bcast);
+}
+
 template <typename Index, typename F, typename Indexer>
 __device__ __forceinline__ void elementwise_strided_loop(const F& f, const Indexer& ix, int64_t n) {
   constexpr int U = F::kUnroll;
@@ -189,6 +233,39 @@ void launch_elementwise(const F& f, const std::array<const Tensor*, F::N>& opera
   }
 
   const int64_t cols = plan.row_length();
+  // bcast path: [R, C], each operand's row stride C or 0, at least one 0.
+  unsigned row_bcast = 0;
+  bool bcast_rows = VEC > 1 && ndim == 2 && inner_unit && broadcast == 0 && cols % VEC == 0 &&
+                    cols / VEC <= std::numeric_limits<int32_t>::max();
+  for (size_t k = 0; k < N && bcast_rows; ++k) {
+    const int64_t s = plan.strides[k][0];
+    if (s == 0 && k > 0) row_bcast |= 1u << k;
+    else if (s != cols) bcast_rows = false;
+  }
+  if (bcast_rows && row_bcast != 0 && rows_aligned(true)) {
+    const int64_t rows = plan.shape[0], vecs = cols / VEC;
+    // bx: a power of two, so that bx * by = 256; the one that wastes the fewest threads on
+    // the last column block, at least a warp when a row has that many vectors.
+    int bx = 1;
+    while (bx < 32 && bx < vecs) bx *= 2;
+    int64_t waste = ceil_div(vecs, bx) * bx - vecs;
+    for (int p = bx * 2; p <= kElementwiseThreads && vecs >= 32; p *= 2) {
+      const int64_t w = ceil_div(vecs, p) * p - vecs;
+      if (w <= waste) {
+        bx = p;
+        waste = w;
+      }
+    }
+    const int by = kElementwiseThreads / bx;
+    const int64_t col_blocks = ceil_div(vecs, bx);
+    const int64_t row_blocks = ceil_div(rows, int64_t{by} * U);
+    const int64_t cap = std::max<int64_t>(1, int64_t{sm_count()} * (2048 / kElementwiseThreads) * 4 / col_blocks);
+    const dim3 grid(static_cast<unsigned>(col_blocks), static_cast<unsigned>(std::min({row_blocks, cap, int64_t{65535}})));
+    elementwise_bcast_kernel<VEC><<<grid, dim3(bx, by), 0, stream>>>(f, rows, cols, static_cast<int32_t>(vecs),
+                                                                       row_bcast);
+    CORTEX_CUDA_CHECK_LAUNCH(name);
+    return;
+  }
   if (VEC > 1 && inner_unit && cols % VEC == 0 && fits_int32(plan) && rows_aligned(true)) {
     StridedPlan<N> outer = plan;
     outer.shape.pop_back();

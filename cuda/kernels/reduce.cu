@@ -143,19 +143,31 @@ __global__ void reduce_columns_kernel(const T* x, T* out, A* partial, KeptView k
   }
 }
 
-// Combines the partial results of `splits` chunks in chunk order.
+// Combines the partial results of `splits` chunks. Block (32, kColumnRows): thread y sums
+// splits y, y + kColumnRows, ... and thread y = 0 adds those in y order, a fixed order, so
+// results stay deterministic; a serial loop per output was slow where M is small (bias
+// gradients: a few hundred outputs, hundreds of splits).
 template <typename T, typename A>
 __global__ void reduce_finish_kernel(const A* partial, T* out, KeptView kept, int64_t M, int splits, Reducer<A> red) {
-  for (int64_t m = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; m < M;
-       m += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    A acc = partial[m];
-    for (int s = 1; s < splits; ++s) acc = red(acc, partial[s * M + m]);
-    int64_t off[2];
-    kept.offsets(m, off);
-    out[off[0]] = dconvert<T>(static_cast<compute_t<T>>(acc));
+  __shared__ A scratch[kColumnRows][33];
+  for (int64_t base = static_cast<int64_t>(blockIdx.x) * 32; base < M; base += static_cast<int64_t>(gridDim.x) * 32) {
+    const int64_t m = base + threadIdx.x;
+    A acc = red.identity();
+    if (m < M) {
+#pragma unroll 4
+      for (int s = static_cast<int>(threadIdx.y); s < splits; s += kColumnRows) acc = red(acc, partial[s * M + m]);
+    }
+    scratch[threadIdx.y][threadIdx.x] = acc;
+    __syncthreads();
+    if (threadIdx.y == 0 && m < M) {
+      for (int r = 1; r < kColumnRows; ++r) acc = red(acc, scratch[r][threadIdx.x]);
+      int64_t off[2];
+      kept.offsets(m, off);
+      out[off[0]] = dconvert<T>(static_cast<compute_t<T>>(acc));
+    }
+    __syncthreads();  // scratch is reused by the next group of outputs
   }
 }
-
 
 template <size_t N>
 StridedIndexer<N> make_indexer(const StridedPlan<N>& plan, const char* op) {
@@ -172,8 +184,8 @@ StridedIndexer<N> make_indexer(const StridedPlan<N>& plan, const char* op) {
 
 // Splits of a reduction of length L over `blocks` blocks so that the grid fills the chip,
 // each split keeping at least `min_chunk` elements.
-int pick_splits(int64_t blocks, int64_t L, int64_t min_chunk) {
-  const int64_t target = 2LL * sm_count();
+int pick_splits(int64_t blocks, int64_t L, int64_t min_chunk, int blocks_per_sm = 2) {
+  const int64_t target = int64_t{blocks_per_sm} * sm_count();
   if (blocks >= target) return 1;
   const int64_t want = ceil_div(target, blocks);
   return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>({want, ceil_div(L, min_chunk), 1024})));
@@ -226,7 +238,8 @@ void cuda_reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>& dims,
       const int64_t per_thread = vec ? VEC : 1;
       const int64_t bx = ceil_div(M / per_thread, 32);
       CORTEX_CHECK(bx <= 2147483647, "reduce", "too many outputs: ", M);
-      splits = pick_splits(bx, L, kColumnRows * 16);
+      // 4 blocks per SM, 8 rows a thread at least: [16384, 512] bf16 had 2 x 128 blocks.
+      splits = pick_splits(bx, L, kColumnRows * 8, 4);
       const int64_t chunk = ceil_div(L, splits);
       A* pp = partial_ptr();
       const int64_t out_step = kept_plan.shape.empty() ? 0 : kept_plan.strides[0].back();
@@ -255,8 +268,8 @@ void cuda_reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>& dims,
     }
     CORTEX_CUDA_CHECK_LAUNCH("reduce");
     if (splits > 1) {
-      reduce_finish_kernel<T, A><<<grid_for(M, 256, 256), 256, 0, stream>>>(static_cast<const A*>(partial.data_ptr()),
-                                                                           po, kept, M, splits, red);
+      reduce_finish_kernel<T, A><<<grid_for(M, 32, 32 * kColumnRows), dim3(32, kColumnRows), 0, stream>>>(
+          static_cast<const A*>(partial.data_ptr()), po, kept, M, splits, red);
       CORTEX_CUDA_CHECK_LAUNCH("reduce (combine partial results)");
     }
   });

@@ -279,3 +279,49 @@ CORTEX_GPU_TEST("cuda element-wise kernels: views with more dims than the indexe
       cpu_binary(BinaryOp::add, x, broadcast_view(bias, wide), DType::bf16), DType::bf16, Layout::contiguous, 1e-2,
       1e-2, "bias add under 9 padded outer dims");
 }
+
+// The bcast path: [R, C] operands contiguous or broadcast down the rows (row stride 0), C a
+// multiple of the vector width; other C fall back to the rows/strided paths. Odd R, column
+// counts that split into partial column blocks, and a tall case past the grid cap (the
+// grid-stride loop over rows).
+CORTEX_GPU_TEST("cuda element-wise kernels: row-broadcast operand on contiguous [R, C] (bcast path)") {
+  const std::vector<Shape> shapes{{1, 8},    {7, 8},    {7, 12},   {301, 24},  {301, 40}, {1027, 512},
+                                  {33, 1000}, {33, 1001}, {5, 2056}, {3, 4104}, {140001, 8}};
+  const std::pair<BinaryOp, const char*> ops[] = {
+      {BinaryOp::add, "add"}, {BinaryOp::sub, "sub"}, {BinaryOp::gelu_backward, "gelu_backward"}, {BinaryOp::gt, "gt"}};
+  for (DType dtype : {DType::f32, DType::bf16, DType::f16}) {
+    for (const Shape& shape : shapes) {
+      const int64_t cols = shape[1];
+      const std::string where = std::string(dname(dtype)) + " " + shape_str(shape);
+      for (const auto& entry : ops) {
+        const BinaryOp op = entry.first;  // not a structured binding: lambdas capture it
+        const char* op_name = entry.second;
+        if (shape[0] > 10000 && op != BinaryOp::add) continue;  // the tall case once is enough
+        const DType out_dtype = is_comparison(op) ? DType::boolean : dtype;
+        const double rtol = is_comparison(op) ? 0 : rtol_for(dtype), atol = is_comparison(op) ? 0 : atol_for(dtype);
+        const auto [a, b_row] = binary_inputs(op, shape, {cols}, 60 + cols, dtype);
+        const Tensor ag = to_gpu(a), bg = broadcast_view(to_gpu(b_row), shape);
+        const Tensor b_full = broadcast_view(b_row, shape);
+        check_gpu_output([&](const Tensor& out) { binary_kernel().get(gpu())(op, ag, bg, out); },
+                         cpu_binary(op, a, b_full, out_dtype), out_dtype, Layout::contiguous, rtol, atol,
+                         std::string(op_name) + " " + where + " b row-broadcast");
+        check_gpu_output([&](const Tensor& out) { binary_kernel().get(gpu())(op, bg, ag, out); },
+                         cpu_binary(op, b_full, a, out_dtype), out_dtype, Layout::contiguous, rtol, atol,
+                         std::string(op_name) + " " + where + " a row-broadcast");
+      }
+      // Both operands broadcast from rows, and a unary op of a row-broadcast input.
+      const Tensor r1 = random({cols}, 70 + cols, dtype), r2 = random({cols}, 71 + cols, dtype);
+      check_gpu_output(
+          [&](const Tensor& out) {
+            binary_kernel().get(gpu())(BinaryOp::mul, broadcast_view(to_gpu(r1), shape), broadcast_view(to_gpu(r2), shape),
+                                       out);
+          },
+          cpu_binary(BinaryOp::mul, broadcast_view(r1, shape), broadcast_view(r2, shape), dtype), dtype,
+          Layout::contiguous, rtol_for(dtype), atol_for(dtype), "mul " + where + " both row-broadcast");
+      check_gpu_output(
+          [&](const Tensor& out) { unary_kernel().get(gpu())(UnaryOp::gelu, broadcast_view(to_gpu(r1), shape), 0, out); },
+          cpu_unary(UnaryOp::gelu, broadcast_view(r1, shape), 0), dtype, Layout::contiguous, rtol_for(dtype),
+          atol_for(dtype), "gelu " + where + " row-broadcast input");
+    }
+  }
+}

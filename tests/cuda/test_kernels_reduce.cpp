@@ -128,3 +128,29 @@ CORTEX_GPU_TEST("cuda argmax kernel: first maximum on ties, any dim, NaN rule of
   check_gpu_output([&](const Tensor& out) { argmax_kernel().get(gpu())(to_gpu(x), 1, out); }, expected, DType::i64,
                    Layout::contiguous, 0, 0, "argmax with NaN");
 }
+
+// Bias gradients: [R, C] over dim 0, the columns layout split over many blocks and combined
+// by the parallel finish kernel; odd R, C a multiple of the vector width and not, few and
+// many splits. Sums must also repeat bit for bit.
+CORTEX_GPU_TEST("cuda reduce kernel: column sums of [R, C] over rows, split and combined") {
+  const std::vector<Shape> shapes{{1, 8}, {7, 24}, {4097, 8}, {4097, 33}, {16383, 520}, {2049, 1000}, {2049, 1001},
+                                  {4097, 1536}};
+  for (DType dtype : {DType::f32, DType::bf16, DType::f16}) {
+    for (const Shape& shape : shapes) {
+      const Tensor x = random(shape, 7 + shape[0] + shape[1], dtype);
+      const Tensor xg = to_gpu(x);
+      for (ReduceOp op : {ReduceOp::sum, ReduceOp::max, ReduceOp::min}) {
+        const bool sum = op == ReduceOp::sum;
+        const double rtol = sum ? rtol_for(dtype) : 0;
+        const double atol = sum ? std::max(atol_for(dtype), 1e-6 * std::sqrt(static_cast<double>(shape[0]))) : 0;
+        check_gpu_output([&](const Tensor& out) { reduce_kernel().get(gpu())(op, xg, {0}, out); },
+                         cpu_reduce(op, x, {0}), dtype, Layout::contiguous, rtol, atol,
+                         std::string(op_name(op)) + " " + dname(dtype) + " of " + shape_str(shape) + " over rows");
+      }
+      Tensor a = full({1, shape[1]}, NAN, dtype, gpu()), b = full({1, shape[1]}, NAN, dtype, gpu());
+      reduce_kernel().get(gpu())(ReduceOp::sum, xg, {0}, a);
+      reduce_kernel().get(gpu())(ReduceOp::sum, xg, {0}, b);
+      CHECK(values(a) == values(b));
+    }
+  }
+}
