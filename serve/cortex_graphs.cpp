@@ -1,4 +1,5 @@
 #include "serve/cortex_graphs.h"
+#include <algorithm>
 
 #ifdef CORTEX_WITH_CUDA
 #include "autograd/grad_mode.h"
@@ -128,11 +129,14 @@ std::optional<std::vector<float>> CortexGraphs::decode_cached(const std::vector<
 
 void CortexGraphs::warm_up(int64_t events_per_window) {
   std::lock_guard<std::mutex> lock(mu_);
+  // Every event bucket a batch of windows of up to events_per_window events can need, so no
+  // request waits for a capture (tens of ms each) once the server is ready.
   for (int64_t batch : shapes_.batch_buckets()) {
-    const int64_t events = batch * events_per_window;
-    if (!GraphBuckets::event_bucket(events)) break;
-    for (nn::EventSource source : {nn::EventSource::tokens, nn::EventSource::cached_kv})
-      bucket(key_of(source, batch, events));
+    const std::optional<int64_t> largest = GraphBuckets::event_bucket(
+        std::min(batch * events_per_window, GraphBuckets::kMaxEvents));
+    for (int64_t events = *GraphBuckets::event_bucket(batch); events <= *largest; events *= 2)
+      for (nn::EventSource source : {nn::EventSource::tokens, nn::EventSource::cached_kv})
+        bucket(key_of(source, batch, events));
   }
 }
 

@@ -37,7 +37,8 @@ class CortexGraphs {
   std::optional<std::vector<float>> decode_tokens(const std::vector<nn::TokenWindow>& windows);
   std::optional<std::vector<float>> decode_cached(const std::vector<nn::CachedWindowShape>& windows,
                                                   const std::vector<Tensor>& rows);
-  // Captures both sources' graph of every batch bucket B for B * events_per_window events.
+  // Captures both sources' graphs of every batch bucket B and every event bucket up to
+  // B * events_per_window events.
   void warm_up(int64_t events_per_window);
   int64_t captures() const;
 

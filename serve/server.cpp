@@ -87,8 +87,9 @@ void Server::load_and_warm_up() {
         w.times_ms.push_back(w.end_ms - state_->model.window_ms * (64 - i) / 65.0);
         w.counts.push_back(1);
       }
-      // CUDA graphs of every batch bucket first, so the timings below are of replays.
-      decoder_->warm_up(static_cast<int64_t>(w.size()));
+      // CUDA graphs of every batch bucket for windows of up to 1024 events first (larger ones
+      // are captured when they come), so the timings below are of replays.
+      decoder_->warm_up(std::min<int64_t>(1024, c.max_events));
       // Larger sizes are skipped once a batch takes over a second (a big model on a small CPU);
       // the estimator extrapolates to them.
       for (int b = 1, rep = 0; b <= policy.max_batch; b *= (rep++ == 0 ? 1 : 2)) {
