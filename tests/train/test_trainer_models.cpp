@@ -69,6 +69,24 @@ TrainerOptions options(const std::string& dir, int64_t pretrain, int64_t finetun
   return o;
 }
 
+// Trains a task for 150 steps at a high rate and returns the mean loss of steps 100-149 over
+// that of steps 0-24, then checks that prediction covers every bin of the test trials.
+double loss_ratio_and_check_predict(DecodingTask& task, const FoldData& fold, int64_t batch) {
+  TrainerOptions o = options("", 0, 150);
+  o.batch_size = batch;
+  o.lr = 1e-2;
+  o.warmup_steps = 5;
+  const TrainResult r = Trainer(task, o).run();
+  double first = 0, last = 0;
+  for (size_t i = 0; i < 25; ++i) first += r.steps[i].loss / 25;
+  for (size_t i = 100; i < 150; ++i) last += r.steps[i].loss / 50;
+  const auto& set = synthetic_data().labelled;
+  const std::vector<float> pred = task.predict(set, fold.test_trials);
+  CHECK(static_cast<int64_t>(pred.size()) ==
+        static_cast<int64_t>(fold.test_trials.size()) * set.bins * set.behavior_dims);
+  return last / first;
+}
+
 }  // namespace
 
 TEST_CASE("cortex task: a short CPU run lowers the velocity loss") {
@@ -97,20 +115,8 @@ TEST_CASE("cortex task: whole-trial training on random crops and window shifts l
   settings.crop_min_bins = 20;
   settings.window_jitter_ms = 100;
   auto task = make_task(m, fold, Protocol::noncausal, settings);
-  TrainerOptions o = options("", 0, 150);
-  o.batch_size = 4;
-  o.lr = 1e-2;
-  o.warmup_steps = 5;
-  const TrainResult r = Trainer(*task, o).run();
-  double first = 0, last = 0;
-  for (size_t i = 0; i < 25; ++i) first += r.steps[i].loss / 25;
-  for (size_t i = 100; i < 150; ++i) last += r.steps[i].loss / 50;
-  CHECK(last < 0.8 * first);
   // Crops are a training device only: prediction still covers every bin of each trial.
-  const auto& set = synthetic_data().labelled;
-  const std::vector<float> pred = task->predict(set, fold.test_trials);
-  CHECK(static_cast<int64_t>(pred.size()) ==
-        static_cast<int64_t>(fold.test_trials.size()) * set.bins * set.behavior_dims);
+  CHECK(loss_ratio_and_check_predict(*task, fold, 4) < 0.8);
   // Where they would be silently ignored, the settings are refused.
   const nn::ModelConfig causal = resolve_model_config(config_of(kTinyCortex), synthetic_data(), Protocol::causal);
   CHECK_THROWS_WITH_AS(make_task(causal, fold, Protocol::causal, settings),
@@ -140,19 +146,7 @@ TEST_CASE("non-causal centred windows: one sample per (trial, bin) around its bi
     // The last bin's events lie inside the window.
     CHECK((static_cast<double>(w.last_bin) + 0.5) * bin_ms < w.start_ms + m.cortex.window_ms);
   }
-  TrainerOptions o = options("", 0, 150);
-  o.batch_size = 16;
-  o.lr = 1e-2;
-  o.warmup_steps = 5;
-  const TrainResult r = Trainer(*task, o).run();
-  double first = 0, last = 0;
-  for (size_t i = 0; i < 25; ++i) first += r.steps[i].loss / 25;
-  for (size_t i = 100; i < 150; ++i) last += r.steps[i].loss / 50;
-  CHECK(last < 0.8 * first);
-  const auto& set = synthetic_data().labelled;
-  const std::vector<float> pred = task->predict(set, fold.test_trials);
-  CHECK(static_cast<int64_t>(pred.size()) ==
-        static_cast<int64_t>(fold.test_trials.size()) * bins * set.behavior_dims);
+  CHECK(loss_ratio_and_check_predict(*task, fold, 16) < 0.8);
   // Refused where it would be ignored or would clash with the whole-trial augmentations.
   const nn::ModelConfig causal = resolve_model_config(config_of(kTinyCortex), synthetic_data(), Protocol::causal);
   CHECK_THROWS_WITH_AS(make_task(causal, fold, Protocol::causal, settings),

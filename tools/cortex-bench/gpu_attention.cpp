@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cmath>
 #include <functional>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -64,6 +65,31 @@ double wall_ms(const std::function<void()>& fn, double min_seconds) {
                    min_seconds);
 }
 
+using QkvFn = std::function<Tensor(const Tensor&, const Tensor&, const Tensor&)>;
+
+// Wall ms of fn(q, k, v) without autograd, and of fn plus its backward from gout.
+std::pair<double, double> forward_and_backward_ms(const QkvFn& fn, const Tensor& q, const Tensor& k, const Tensor& v,
+                                                  const Tensor& gout, double min_seconds) {
+  double fwd = 0;
+  {
+    NoGradGuard no_grad;
+    fwd = wall_ms([&] { fn(q, k, v); }, min_seconds);
+  }
+  Tensor ql = q.detach(), kl = k.detach(), vl = v.detach();
+  ql.set_requires_grad();
+  kl.set_requires_grad();
+  vl.set_requires_grad();
+  const double both = wall_ms(
+      [&] {
+        ql.zero_grad();
+        kl.zero_grad();
+        vl.zero_grad();
+        backward(fn(ql, kl, vl), gout);
+      },
+      min_seconds);
+  return {fwd, both};
+}
+
 // The latent blocks' self-attention (every sample has the same 256 latents): the batched
 // composition LatentBlock uses (heads permuted to [B, H, L, Dh], matmul-softmax-matmul, permuted
 // back) against the fused segmented op on the packed [B * L, H, Dh] rows with uniform segments.
@@ -93,26 +119,9 @@ void run_latent_self_attention(const Options& o) {
     const Tensor k = normal({n, heads, dh}, 0, 1, dtype, kGpu, &gen);
     const Tensor v = normal({n, heads, dh}, 0, 1, dtype, kGpu, &gen);
     const Tensor gout = normal({n, heads, dh}, 0, 1, dtype, kGpu, &gen);
-    using SelfFn = std::function<Tensor(const Tensor&, const Tensor&, const Tensor&)>;
-    for (const auto& [name, fn] : std::vector<std::pair<std::string, SelfFn>>{
+    for (const auto& [name, fn] : std::vector<std::pair<std::string, QkvFn>>{
              {"batched, heads permuted (LatentBlock today)", batched}, {"fused segmented_attention", fused}}) {
-      double fwd = 0;
-      {
-        NoGradGuard no_grad;
-        fwd = wall_ms([&] { fn(q, k, v); }, o.min_seconds);
-      }
-      Tensor ql = q.detach(), kl = k.detach(), vl = v.detach();
-      ql.set_requires_grad();
-      kl.set_requires_grad();
-      vl.set_requires_grad();
-      const double both = wall_ms(
-          [&] {
-            ql.zero_grad();
-            kl.zero_grad();
-            vl.zero_grad();
-            backward(fn(ql, kl, vl), gout);
-          },
-          o.min_seconds);
+      const auto [fwd, both] = forward_and_backward_ms(fn, q, k, v, gout, o.min_seconds);
       table.add({name, dtype_name(dtype), fmt("%.3f", fwd), fmt("%.2f", fwd_flop / (fwd * 1e-3) * 1e-12),
                  fmt("%.3f", both)});
     }
@@ -145,23 +154,10 @@ void run_gpu_attention(const Options& o) {
     const Tensor gout = normal({qo.back(), heads, dh}, 0, 1, dtype, kGpu, &gen);
     for (const auto& [name, fn] : std::vector<std::pair<std::string, AttentionFn>>{
              {"fused segmented_attention", fused}, {"per-sample loop (before)", per_sample_loop}}) {
-      double fwd = 0;
-      {
-        NoGradGuard no_grad;
-        fwd = wall_ms([&] { fn(q, qo, k, v, ko); }, o.min_seconds);
-      }
-      Tensor ql = q.detach(), kl = k.detach(), vl = v.detach();
-      ql.set_requires_grad();
-      kl.set_requires_grad();
-      vl.set_requires_grad();
-      const double both = wall_ms(
-          [&] {
-            ql.zero_grad();
-            kl.zero_grad();
-            vl.zero_grad();
-            backward(fn(ql, qo, kl, vl, ko), gout);
-          },
-          o.min_seconds);
+      const QkvFn packed = [&, fn = fn](const Tensor& a, const Tensor& b, const Tensor& c) {
+        return fn(a, qo, b, c, ko);
+      };
+      const auto [fwd, both] = forward_and_backward_ms(packed, q, k, v, gout, o.min_seconds);
       table.add({name, dtype_name(dtype), fmt("%.3f", fwd), fmt("%.2f", fwd_flop / (fwd * 1e-3) * 1e-12),
                  fmt("%.3f", both), fmt("%.2f", 2.5 * fwd_flop / (both * 1e-3) * 1e-12)});
     }
