@@ -153,10 +153,7 @@ std::vector<std::vector<float>> CortexDecoder::decode_cached(const std::vector<c
     Tensor rows = n > 0 ? w->rows : empty({0, 2 * c.dim}, DType::f32, model_->device());
     CORTEX_CHECK(rows.dim() == 2 && rows.size(1) == 2 * c.dim, "CortexDecoder::decode_cached", "expected rows [n, ",
                  2 * c.dim, "], got ", rows.describe());
-    // Back to [n, heads, head_dim] in the model's dtype; the copies make each contiguous.
-    const Tensor key = data_to_dtype(contiguous_copy(narrow_data(rows, 1, 0, c.dim)), model_->dtype());
-    const Tensor value = data_to_dtype(contiguous_copy(narrow_data(rows, 1, c.dim, c.dim)), model_->dtype());
-    kvs.push_back({reshape(key, {n, c.heads, c.head_dim()}), reshape(value, {n, c.heads, c.head_dim()})});
+    kvs.push_back(nn::event_kv_from_rows(rows, c, model_->dtype()));
     starts.push_back(w->end_ms - c.window_ms);
     queries.add_sample({query_time(w->end_ms)});
   }

@@ -4,6 +4,7 @@
 
 #include "autograd/grad_mode.h"
 #include "engine/factory.h"
+#include "nn/cortex/streaming.h"
 #include "ops/elementwise.h"
 #include "ops/nn_ops.h"
 #include "ops/views.h"
@@ -189,14 +190,7 @@ EventKV StaticCortexForward::token_kv(const StaticBatch& batch) const {
 }
 
 EventKV StaticCortexForward::cached_kv(const StaticBatch& batch) const {
-  const CortexConfig& c = model_.config();
-  const int64_t n = batch.shape.event_capacity;
-  // Back to [N, heads, head_dim] in the model's dtype, as CortexDecoder::decode_cached does.
-  auto half = [&](int64_t first) {
-    const Tensor part = data_to_dtype(contiguous_copy(narrow_data(batch.kv_rows, 1, first, c.dim)), model_.dtype());
-    return reshape(part, {n, c.heads, c.head_dim()});
-  };
-  return {half(0), half(c.dim)};
+  return event_kv_from_rows(batch.kv_rows, model_.config(), model_.dtype());
 }
 
 Tensor StaticCortexForward::forward(const StaticBatch& batch) const {

@@ -8,6 +8,16 @@
 #include "ops/views.h"
 
 namespace cortex::nn {
+
+EventKV event_kv_from_rows(const Tensor& rows, const CortexConfig& config, DType dtype) {
+  const int64_t n = rows.size(0);
+  auto half = [&](int64_t first) {
+    const Tensor part = data_to_dtype(contiguous_copy(narrow_data(rows, 1, first, config.dim)), dtype);
+    return reshape(part, {n, config.heads, config.head_dim()});
+  };
+  return {half(0), half(config.dim)};
+}
+
 namespace {
 
 // Rows [lo, hi) of a chunk's time-sorted events that fall in [start, end).

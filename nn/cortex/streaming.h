@@ -33,6 +33,10 @@ class EventKVCache {
   std::deque<Chunk> chunks_;
 };
 
+// An event's cached row as the server stores it: [key | value], 2 * dim floats (f32). Turns
+// rows [n, 2 * dim] back into K/V [n, heads, head_dim] in `dtype`, each contiguous.
+EventKV event_kv_from_rows(const Tensor& rows, const CortexConfig& config, DType dtype);
+
 class CortexStreamer {
  public:
   // The model must stay alive, be in eval mode and use no time-bin embedding.
