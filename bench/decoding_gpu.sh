@@ -32,6 +32,9 @@ LABEL=${LABEL:-}  # names the output file and the records (default: the model ar
 # MPS=1 starts the CUDA Multi-Process Service so the parts' small kernels share the GPU at the
 # same time instead of time-slicing between contexts (each part is launch-bound on its own).
 MPS=${MPS:-0}
+# GPUS="0 1 2 3" spreads the parts over several cards: each part goes to the card with the fewest
+# running parts (MAX_JOBS counts all cards together). Empty: every part on the default card.
+GPUS=${GPUS:-}
 env_setup() {
   [ "$DEVICE" != cpu ] || return 0
   source scripts/device_env.sh  # idempotent; LD_LIBRARY_PATH does not outlive a call
@@ -97,8 +100,16 @@ case "${1:-}" in
     [ "$DEVICE" = cpu ] && dtype=f32
     work=$(mktemp -d)
     deadline=$((SECONDS + LIMIT_S))
-    declare -A tags=()
+    declare -A tags=() gpu_of=() running_on=()
+    for gpu in $GPUS; do running_on[$gpu]=0; done
     failed=0
+    least_busy_gpu() {
+      local gpu best=""
+      for gpu in $GPUS; do
+        if [ -z "$best" ] || [ "${running_on[$gpu]}" -lt "${running_on[$best]}" ]; then best=$gpu; fi
+      done
+      echo "$best"
+    }
     reap() {  # waits for one finished process and reports it unless it wrote its result
       local pid rc=0
       wait -n -p pid || rc=$?
@@ -106,6 +117,10 @@ case "${1:-}" in
         echo "FAILED or stopped (exit $rc): ${tags[$pid]}"
         tail -3 "$work/${tags[$pid]}.log"
         failed=1
+      fi
+      if [ -n "${gpu_of[$pid]:-}" ]; then
+        running_on[${gpu_of[$pid]}]=$((running_on[${gpu_of[$pid]}] - 1))
+        unset "gpu_of[$pid]"
       fi
       unset "tags[$pid]"
     }
@@ -126,10 +141,12 @@ case "${1:-}" in
           case " $SKIP_TAGS " in *" $tag "*) continue ;; esac
           left=$((deadline - SECONDS))
           [ "$left" -gt 30 ] || { echo "no time left for $tag"; failed=1; continue; }
-          OMP_NUM_THREADS=1 timeout "$left" "$BIN" eval-protocol --model "$model" --protocol "$protocol" \
+          gpu=$(least_busy_gpu)
+          env OMP_NUM_THREADS=1 ${gpu:+CUDA_VISIBLE_DEVICES=$gpu} timeout "$left" "$BIN" eval-protocol --model "$model" --protocol "$protocol" \
             --seeds 1 seed="$seed" --folds "$fold" device="$DEVICE" dtype="$dtype" train.batch_size="$batch" $windows $recipe $EXTRA \
             --label "$label" --out "$work/$tag.jsonl" > "$work/$tag.log" 2>&1 &
           tags[$!]=$tag
+          if [ -n "$gpu" ]; then gpu_of[$!]=$gpu; running_on[$gpu]=$((running_on[$gpu] + 1)); fi
         done
       done
     done
