@@ -1,6 +1,7 @@
 #include "nn/cortex/latent_block.h"
 
 #include "nn/cortex/attention.h"
+#include "ops/dense_attention.h"
 #include "ops/elementwise.h"
 #include "ops/nn_ops.h"
 #include "ops/views.h"
@@ -21,14 +22,15 @@ Tensor LatentBlock::forward(const Tensor& x, const RotaryAngles& latent_angles) 
   CORTEX_CHECK(x.dim() == 3 && latent_angles.size() == x.size(0) * x.size(1), "LatentBlock",
                "expected x [B, L, dim] and B * L latent angles, got ", x.describe(), " and ", latent_angles.size());
   const int64_t b = x.size(0), l = x.size(1), d = x.size(2);
+  const int64_t head_dim = d / heads_;
   const Tensor h = qkv->forward(reshape(norm->forward(x), {b * l, d}));
-  const Tensor q = rotate(split_heads(narrow(h, 1, 0, d), heads_), latent_angles);
-  const Tensor k = rotate(split_heads(narrow(h, 1, d, d), heads_), latent_angles);
-  const Tensor v = split_heads(narrow(h, 1, 2 * d, d), heads_);
-  // [B * L, H, Dh] -> [B, H, L, Dh]: one batched attention, every sample has L latents.
-  auto by_sample = [&](const Tensor& t) { return permute(reshape(t, {b, l, heads_, d / heads_}), {0, 2, 1, 3}); };
-  const Tensor a = scaled_dot_product_attention(by_sample(q), by_sample(k), by_sample(v));
-  const Tensor merged = reshape(permute(a, {0, 2, 1, 3}), {b * l, d});
+  // q and k rotated in one call (the angles are per latent, shared by every head).
+  const Tensor qk = rotate(split_heads(narrow(h, 1, 0, 2 * d), 2 * heads_), latent_angles);
+  // [B * L, H, Dh] -> [B, L, H, Dh]: free views, every sample has L latents.
+  auto by_sample = [&](const Tensor& t) { return reshape(t, {b, l, heads_, head_dim}); };
+  const Tensor q = by_sample(narrow(qk, 1, 0, heads_)), k = by_sample(narrow(qk, 1, heads_, heads_));
+  const Tensor v = by_sample(split_heads(narrow(h, 1, 2 * d, d), heads_));
+  const Tensor merged = reshape(dense_attention(q, k, v), {b * l, d});
   const Tensor y = add(x, reshape(drop->forward(out->forward(merged)), {b, l, d}));
   return ffn->forward(y);
 }
