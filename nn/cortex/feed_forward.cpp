@@ -12,7 +12,7 @@ FeedForward::FeedForward(int64_t dim, int64_t hidden, double dropout, Generator*
 }
 
 Tensor FeedForward::forward(const Tensor& x) const {
-  return add(x, drop->forward(fc2->forward(gelu(fc1->forward(norm->forward(x))))));
+  return add(x, drop->forward(fc2->forward(fc1->forward(norm->forward(x), LinearActivation::gelu))));
 }
 
 int64_t feed_forward_parameters(int64_t dim, int64_t hidden) {

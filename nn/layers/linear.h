@@ -1,15 +1,17 @@
 #pragma once
 #include "engine/generator.h"
 #include "nn/module.h"
+#include "ops/fused_linear.h"
 
 namespace cortex::nn {
 
-// y = x W^T + b with W [out, in]. Weight and bias start uniform in ±1/sqrt(in).
+// y = act(x W^T + b) with W [out, in]. Weight and bias start uniform in ±1/sqrt(in).
+// Without gradient recording on a GPU the bias and activation run in the GEMM's epilogue.
 class Linear : public Module {
  public:
   Linear(int64_t in_features, int64_t out_features, bool bias = true, Generator* gen = nullptr,
          DType dtype = DType::f32, Device device = Device::cpu());
-  Tensor forward(const Tensor& x) const;
+  Tensor forward(const Tensor& x, LinearActivation act = LinearActivation::none) const;
 
   int64_t in_features() const { return in_; }
   int64_t out_features() const { return out_; }
