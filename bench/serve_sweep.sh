@@ -8,7 +8,15 @@
 #        CORTEX_DEVICE=cuda:0 RATES="50 100 200 400 800" bash bench/serve_sweep.sh build-gpu --init cortex-xs
 # Settings (environment): RATES (open-loop arrivals/s for the sweep), SAME_LOAD_RATES (for the
 # naive comparison), DURATION (s per point), EVENTS (mean events per window), DEADLINE_MS,
-# SLO_MS (goodput threshold), MAX_BATCH, STREAMS (counts of streams to try).
+# SLO_MS (goodput threshold), MAX_BATCH, STREAMS (counts of streams to try), WORKERS and
+# IO_THREADS (the EDF server's --workers / --io-threads; empty: the server's defaults, 2
+# workers on a GPU and min(8, max(2, cores / 4)) I/O threads; the naive server always runs
+# one worker), CONNECTIONS (open-loop client connections, default 256: at 10,000/s and ~10 ms
+# per request ~100 are busy, so 64 would cap the offered load) and ENCODING (json|binary
+# request encoding of the HTTP points, default json), CAPACITY_CONCURRENCY (requests in flight
+# for the EDF server's closed-loop capacity point, default 64).
+#   e.g. CORTEX_DEVICE=cuda:0 WORKERS=2 IO_THREADS=8 ENCODING=binary RATES="2000 4000 8000 10000 12000" \
+#          DEADLINE_MS=10 SLO_MS=10 MAX_BATCH=64 bash bench/serve_sweep.sh build-gpu --init cortex-xs
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
@@ -25,6 +33,15 @@ DEADLINE_MS=${DEADLINE_MS:-5000}
 SLO_MS=${SLO_MS:-1000}
 MAX_BATCH=${MAX_BATCH:-32}
 STREAMS=${STREAMS:-"1 2"}
+WORKERS=${WORKERS:-}
+IO_THREADS=${IO_THREADS:-}
+CONNECTIONS=${CONNECTIONS:-256}
+ENCODING=${ENCODING:-json}
+CAPACITY_CONCURRENCY=${CAPACITY_CONCURRENCY:-64}
+case "$ENCODING" in json | binary) ;; *) echo "ENCODING must be json or binary, got '$ENCODING'" >&2; exit 2 ;; esac
+edf_flags=(--max-batch "$MAX_BATCH")
+if [ -n "$WORKERS" ]; then edf_flags+=(--workers "$WORKERS"); fi
+if [ -n "$IO_THREADS" ]; then edf_flags+=(--io-threads "$IO_THREADS"); fi
 
 # Both servers run side by side (the idle one costs nothing) and the load alternates between
 # them point by point, so a change in the machine's background load hits both alike.
@@ -48,15 +65,16 @@ load() {  # load SERVER LABEL loadgen-flags...
 }
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); load before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-start_server naive --max-batch 1 --no-batching
-start_server edf --max-batch "$MAX_BATCH"
-load naive "naive capacity" --mode closed --concurrency 16
-load edf "edf capacity" --mode closed --concurrency 64
+echo "edf server: ${edf_flags[*]}; load: $CONNECTIONS open-loop connections, $ENCODING requests" >&2
+start_server naive --max-batch 1 --no-batching --workers 1
+start_server edf "${edf_flags[@]}"
+load naive "naive capacity" --mode closed --concurrency 16 --encoding "$ENCODING"
+load edf "edf capacity" --mode closed --concurrency "$CAPACITY_CONCURRENCY" --encoding "$ENCODING"
 for r in $SAME_LOAD_RATES; do
-  load naive naive --mode open --rate "$r"
-  load edf edf --mode open --rate "$r"
+  load naive naive --mode open --rate "$r" --connections "$CONNECTIONS" --encoding "$ENCODING"
+  load edf edf --mode open --rate "$r" --connections "$CONNECTIONS" --encoding "$ENCODING"
 done
-for r in $RATES; do load edf edf --mode open --rate "$r"; done
+for r in $RATES; do load edf edf --mode open --rate "$r" --connections "$CONNECTIONS" --encoding "$ENCODING"; done
 for s in $STREAMS; do load edf "edf streams" --mode stream --streams "$s" --encoding binary; done
 curl -s "http://127.0.0.1:${ports[edf]}/metrics" > "$out/edf.metrics" || true
 stop_server naive

@@ -2,6 +2,7 @@
 
 #include "serve/log.h"
 #include "serve/metrics.h"
+#include "serve/worker_stream.h"
 
 #ifdef CORTEX_WITH_CUDA
 #include "cuda/caching_allocator.h"
@@ -20,6 +21,7 @@ void BatchExecutor::publish_cache_stats() {
 }
 
 void BatchExecutor::run(std::vector<std::unique_ptr<Job>>& batch) {
+  use_worker_stream(decoder_.info().device);
   const Clock::time_point start = Clock::now();
   std::vector<JobResult> results(batch.size());
   std::vector<size_t> window_jobs, stride_jobs;
@@ -43,6 +45,9 @@ void BatchExecutor::run(std::vector<std::unique_ptr<Job>>& batch) {
   }
 
   if (!stride_jobs.empty()) {
+    // decode_cached returns only once its stream has finished, so the next holder may
+    // evict or rewrite the pages this batch gathered from.
+    std::lock_guard<std::mutex> lock(stride_mu_);
     try {
       if (!cache_) throw std::runtime_error("this server has no streaming cache");
       std::vector<StrideInput> inputs;
@@ -66,6 +71,12 @@ void BatchExecutor::run(std::vector<std::unique_ptr<Job>>& batch) {
       std::vector<std::vector<float>> out = decoder_.decode_cached(windows);
       for (size_t k = 0; k < decoded.size(); ++k) results[decoded[k]].velocity = std::move(out[k]);
     } catch (const std::exception& e) {
+      // A failure may leave copies into or out of cache pages queued; they must land before
+      // another batch reuses those pages.
+      try {
+        wait_worker_stream(decoder_.info().device);
+      } catch (const std::exception&) {
+      }
       fail(stride_jobs, e);
     }
     publish_cache_stats();

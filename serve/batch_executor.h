@@ -1,7 +1,12 @@
 #pragma once
 // Runs one batch on the decoder: windows in one decode() call, stream strides through the
 // streaming cache and one decode_cached() call; answers every job, errors included.
+// Thread-safe: several scheduler workers run batches at once, each on its own CUDA stream
+// (worker_stream.h). Window decodes run concurrently (the decoder serialises what it must);
+// the strides' cache update and decode run one batch at a time, so the cache is mutated by
+// one thread and its pages are never rewritten while another batch still reads them.
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "serve/decoder.h"
@@ -23,6 +28,7 @@ class BatchExecutor {
   Decoder& decoder_;
   StreamCache* cache_;
   Metrics* metrics_;
+  std::mutex stride_mu_;  // held across the cache's advance() and decode_cached()
 };
 
 }  // namespace cortex::serve

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <functional>
+#include <thread>
 
 #include "engine/error.h"
 
@@ -57,6 +58,7 @@ const std::map<std::string, Setter>& setters() {
       {"device", [](ServerConfig& c, const std::string& v) { c.device = v; }},
       {"dtype", [](ServerConfig& c, const std::string& v) { c.dtype = v; }},
       {"io_threads", [](ServerConfig& c, const std::string& v) { c.io_threads = static_cast<int>(to_int("io_threads", v)); }},
+      {"workers", [](ServerConfig& c, const std::string& v) { c.workers = static_cast<int>(to_int("workers", v)); }},
       {"max_batch", [](ServerConfig& c, const std::string& v) { c.max_batch = static_cast<int>(to_int("max_batch", v)); }},
       {"batching", [](ServerConfig& c, const std::string& v) { c.batching = to_bool("batching", v); }},
       {"deadline_ms", [](ServerConfig& c, const std::string& v) { c.default_deadline_ms = to_double("deadline_ms", v); }},
@@ -89,6 +91,8 @@ void set(ServerConfig& c, const std::string& key, const std::string& value, cons
   }
 }
 
+constexpr int kMaxThreads = 256;
+
 void check(const ServerConfig& c) {
   CORTEX_CHECK(c.dtype == "f32" || c.dtype == "bf16" || c.dtype == "f16", "cortex-serve config",
                "dtype must be f32, bf16 or f16, got '", c.dtype, "'");
@@ -96,7 +100,10 @@ void check(const ServerConfig& c) {
   CORTEX_CHECK(c.max_batch >= 1, "cortex-serve config", "max_batch must be at least 1, got ", c.max_batch);
   CORTEX_CHECK(c.queue_capacity >= 1, "cortex-serve config", "queue_capacity must be at least 1");
   CORTEX_CHECK(c.default_deadline_ms > 0, "cortex-serve config", "deadline_ms must be positive");
-  CORTEX_CHECK(c.io_threads >= 1, "cortex-serve config", "io_threads must be at least 1");
+  CORTEX_CHECK(c.io_threads >= 1 && c.io_threads <= kMaxThreads, "cortex-serve config", "io_threads must be 1..",
+               kMaxThreads, ", got ", c.io_threads);
+  CORTEX_CHECK(c.workers >= 0 && c.workers <= kMaxThreads, "cortex-serve config", "workers must be 0..", kMaxThreads,
+               " (0: 2 on a GPU, 1 on the CPU), got ", c.workers);
   CORTEX_CHECK(c.cache_page_size >= 1 && c.cache_pages >= 1, "cortex-serve config",
                "cache_page_size and cache_pages must be positive");
   CORTEX_CHECK(c.max_body_bytes >= 64, "cortex-serve config", "max_body_bytes must be at least 64");
@@ -109,6 +116,16 @@ std::string snake_from_flag(std::string flag) {
 
 }  // namespace
 
+int default_io_threads() {
+  const int hardware = static_cast<int>(std::thread::hardware_concurrency());  // 0 when unknown
+  return std::min(8, std::max(2, hardware / 4));
+}
+
+int worker_count(const ServerConfig& config, bool model_on_gpu) {
+  if (config.workers > 0) return config.workers;
+  return model_on_gpu ? 2 : 1;
+}
+
 nlohmann::json ServerConfig::to_json() const {
   return {{"model", model_path},
           {"init", init_config},
@@ -118,6 +135,7 @@ nlohmann::json ServerConfig::to_json() const {
           {"dtype", dtype},
           {"cuda_graphs", cuda_graphs},
           {"io_threads", io_threads},
+          {"workers", workers},
           {"max_batch", max_batch},
           {"batching", batching},
           {"deadline_ms", default_deadline_ms},
@@ -214,8 +232,10 @@ std::string usage() {
          "  --queue-capacity N     admitted requests waiting at most (beyond: 429)\n"
          "  --max-body-bytes N --max-events N --read-timeout-ms X --idle-timeout-ms X --drain-timeout-ms X\n"
          "  --cache-page-size N --cache-pages N --max-streams N   streaming cache\n"
-         "  --io-threads N --init-seed S --no-warmup --log-level debug|info|warn\n"
-         "Environment: CORTEX_<OPTION> (CORTEX_PORT, CORTEX_DEVICE, CORTEX_MAX_BATCH, CORTEX_DEADLINE_MS, ...).\n";
+         "  --workers N            scheduler workers running batches concurrently (default: 2 on a GPU, 1 on the CPU)\n"
+         "  --io-threads N         HTTP/WebSocket threads (default: min(8, max(2, cores / 4)))\n"
+         "  --init-seed S --no-warmup --log-level debug|info|warn\n"
+         "Environment: CORTEX_<OPTION> (CORTEX_PORT, CORTEX_DEVICE, CORTEX_MAX_BATCH, CORTEX_WORKERS, CORTEX_IO_THREADS, ...).\n";
 }
 
 }  // namespace cortex::serve

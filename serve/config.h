@@ -10,6 +10,10 @@
 
 namespace cortex::serve {
 
+// min(8, max(2, hardware threads / 4)): enough parsers to feed a GPU at 10k requests/s
+// without taking the cores the model's host work needs.
+int default_io_threads();
+
 struct ServerConfig {
   // What to serve: a checkpoint, or a named configuration with random weights.
   std::string model_path;
@@ -23,7 +27,11 @@ struct ServerConfig {
   // tensor-core GEMMs); the model is built or loaded in f32 and converted once at start-up.
   // The streaming cache keeps its rows in f32 whatever this is (exact for bf16/f16 values).
   std::string dtype = "f32";
-  int io_threads = 1;
+  // Threads parsing HTTP/JSON and writing replies (default_io_threads(): a few per many-core host).
+  int io_threads = default_io_threads();
+  // Scheduler workers, each forming and running its own batch so batches overlap (0: 2 on a
+  // GPU, 1 on the CPU; see worker_count).
+  int workers = 0;
 
   // Scheduling.
   int max_batch = 32;
@@ -53,6 +61,10 @@ struct ServerConfig {
 
   nlohmann::json to_json() const;
 };
+
+// The scheduler workers to run: `workers` when set, else 2 for a model on a GPU (one batch is
+// packed and answered while the other runs) and 1 on the CPU (batches would only compete for cores).
+int worker_count(const ServerConfig& config, bool model_on_gpu);
 
 // Applies a YAML document's keys (the names of the fields above); unknown keys are an error.
 void apply_yaml_file(ServerConfig& config, const std::string& path);

@@ -31,7 +31,7 @@ CortexDecoder::CortexDecoder(std::unique_ptr<nn::Cortex> model, const CortexServ
   info_.stride_ms = options.stride_ms;
 #ifdef CORTEX_WITH_CUDA
   if (options.cuda_graphs && model_->device().is_cuda())
-    graphs_ = std::make_unique<CortexGraphs>(*model_, options.max_batch);
+    graphs_ = std::make_unique<CortexGraphs>(*model_, options.max_batch, options.concurrent_batches, eager_mu_);
 #endif
 }
 
@@ -108,6 +108,7 @@ std::vector<std::vector<float>> CortexDecoder::decode(const std::vector<const Wi
     if (auto out = graphs_->decode_tokens(packed)) return unscale(*out);
   }
 #endif
+  std::lock_guard<std::mutex> lock(eager_mu_);
   nn::CortexInput input;
   nn::BehaviourQueries queries;
   for (const Window* w : windows) {
@@ -119,6 +120,7 @@ std::vector<std::vector<float>> CortexDecoder::decode(const std::vector<const Wi
 
 Tensor CortexDecoder::encode_events(const Window& events) {
   NoGradGuard no_grad;
+  std::lock_guard<std::mutex> lock(eager_mu_);
   const nn::EventKV kv = streamer_->event_kv(to_events(events));
   const int64_t n = static_cast<int64_t>(events.size()), dim = model_->config().dim;
   Tensor rows = empty({n, 2 * dim}, DType::f32, model_->device());
@@ -145,6 +147,7 @@ std::vector<std::vector<float>> CortexDecoder::decode_cached(const std::vector<c
     if (auto out = graphs_->decode_cached(shapes, rows)) return unscale(*out);
   }
 #endif
+  std::lock_guard<std::mutex> lock(eager_mu_);
   std::vector<nn::EventKV> kvs;
   std::vector<double> starts;
   nn::BehaviourQueries queries;

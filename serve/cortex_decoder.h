@@ -3,7 +3,13 @@
 // behaviour query sits at the centre of its last bin (as in causal training). Streaming uses
 // nn::CortexStreamer: an event's cached row is its key and value, [2 * dim] floats, rotated
 // by the event's absolute time, so rows stay valid while the window slides.
+//
+// Thread-safe: graph replays of concurrent batches run in parallel (each on its own bucket
+// instance and the calling thread's stream); everything that runs the model eagerly (CPU,
+// eager CUDA fallback, encode_events, graph captures) holds one mutex, as the eager forward
+// was never written for concurrent callers.
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "nn/cortex/cortex.h"
@@ -21,6 +27,9 @@ struct CortexServingOptions {
   double stride_ms = 50.0;
   bool cuda_graphs = true;  // replay CUDA graphs on a GPU (false: every batch eagerly)
   int64_t max_batch = 32;   // the largest batch the server forms (the largest graph bucket)
+  // Batches decoded at once (the server's workers): each graph bucket gets up to this many
+  // instances, so concurrent batches of one shape never share staging buffers or a graph.
+  int64_t concurrent_batches = 1;
 };
 
 #ifdef CORTEX_WITH_CUDA
@@ -57,6 +66,7 @@ class CortexDecoder : public Decoder {
   CortexServingOptions options_;
   ModelInfo info_;
   double query_bin_ms_;
+  std::mutex eager_mu_;  // one eager model call (or graph capture) at a time
 #ifdef CORTEX_WITH_CUDA
   std::unique_ptr<CortexGraphs> graphs_;
 #endif

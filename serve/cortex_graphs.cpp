@@ -1,5 +1,6 @@
 #include "serve/cortex_graphs.h"
 #include <algorithm>
+#include <utility>
 
 #ifdef CORTEX_WITH_CUDA
 #include "autograd/grad_mode.h"
@@ -48,10 +49,31 @@ struct CortexGraphs::Bucket {
   cuda::Graph graph;
 };
 
-CortexGraphs::CortexGraphs(const nn::Cortex& model, int64_t max_batch)
-    : forward_(model), shapes_(max_batch), outputs_(model.config().outputs) {
+// A leased instance: given back to its pool when the decode is done with it (results copied
+// out, the stream finished), whether it returned normally or threw.
+class CortexGraphs::Lease {
+ public:
+  Lease() = default;
+  Lease(CortexGraphs* owner, Key key, Bucket* bucket) : owner_(owner), key_(key), bucket_(bucket) {}
+  Lease(Lease&& other) noexcept
+      : owner_(std::exchange(other.owner_, nullptr)), key_(other.key_), bucket_(std::exchange(other.bucket_, nullptr)) {}
+  Lease& operator=(Lease&&) = delete;
+  ~Lease() {
+    if (bucket_) owner_->give_back(key_, bucket_);
+  }
+  Bucket* get() const { return bucket_; }
+
+ private:
+  CortexGraphs* owner_ = nullptr;
+  Key key_{};
+  Bucket* bucket_ = nullptr;
+};
+
+CortexGraphs::CortexGraphs(const nn::Cortex& model, int64_t max_batch, int64_t instances, std::mutex& model_mu)
+    : forward_(model), shapes_(max_batch), outputs_(model.config().outputs), instances_(instances), model_mu_(model_mu) {
   CORTEX_CHECK(model.device().is_cuda(), "CortexGraphs", "CUDA graphs need a model on a GPU, not ",
                model.device().str());
+  CORTEX_CHECK(instances >= 1, "CortexGraphs", "needs at least one instance per bucket, got ", instances);
 }
 
 CortexGraphs::~CortexGraphs() = default;
@@ -66,42 +88,96 @@ CortexGraphs::Key CortexGraphs::key_of(nn::EventSource source, int64_t windows, 
   return {source, *shapes_.batch_bucket(windows), *GraphBuckets::event_bucket(events)};
 }
 
-CortexGraphs::Bucket* CortexGraphs::bucket(const Key& key) {
-  if (auto it = buckets_.find(key); it != buckets_.end()) return it->second.get();
-  if (failed_.count(key)) return nullptr;
+bool CortexGraphs::grow(const Key& key, std::unique_lock<std::mutex>& lock) {
   const auto [source, batch, events] = key;
+  Pool& pool = pools_[key];  // std::map: the reference survives other keys' insertions
+  const int64_t instance = static_cast<int64_t>(pool.all.size()) + pool.capturing;
+  ++pool.capturing;
+  lock.unlock();
+  std::unique_ptr<Bucket> b;
+  std::string error;
   try {
-    auto b = std::make_unique<Bucket>(forward_, nn::StaticShape{batch, events, source}, outputs_);
+    // The capture runs the forward eagerly once and allocates: never beside an eager decode.
+    std::lock_guard<std::mutex> model_lock(model_mu_);
+    b = std::make_unique<Bucket>(forward_, nn::StaticShape{batch, events, source}, outputs_);
     Bucket& ref = *b;
     // The warm-up run inside capture() reads the zeroed inputs: a valid empty batch.
     ref.graph.capture([&] { ref.output = forward_.forward(ref.device); });
     log(LogLevel::info, "cuda_graph_captured",
-        {{"source", source_name(source)}, {"batch", batch}, {"events", events}, {"nodes", ref.graph.num_nodes()}});
-    return (buckets_[key] = std::move(b)).get();
+        {{"source", source_name(source)}, {"batch", batch}, {"events", events}, {"instance", instance},
+         {"nodes", ref.graph.num_nodes()}});
   } catch (const std::exception& e) {
+    b.reset();
+    error = e.what();
+  }
+  lock.lock();
+  --pool.capturing;
+  returned_.notify_all();  // waiters re-check: a new idle instance, or the key failed
+  if (b) {
+    pool.idle.push_back(b.get());
+    pool.all.push_back(std::move(b));
+    return true;
+  }
+  if (pool.all.empty() && pool.capturing == 0) {
     failed_.insert(key);
     log(LogLevel::warn, "cuda_graph_capture_failed",
-        {{"source", source_name(source)}, {"batch", batch}, {"events", events}, {"error", e.what()},
+        {{"source", source_name(source)}, {"batch", batch}, {"events", events}, {"error", error},
          {"fallback", "eager"}});
-    return nullptr;
+  } else {
+    pool.capped = true;
+    log(LogLevel::warn, "cuda_graph_capture_failed",
+        {{"source", source_name(source)}, {"batch", batch}, {"events", events}, {"instance", instance},
+         {"error", error}, {"fallback", "wait for a captured instance"}});
+  }
+  return false;
+}
+
+CortexGraphs::Lease CortexGraphs::acquire(const Key& key) {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    if (failed_.count(key)) return Lease();
+    Pool& pool = pools_[key];
+    if (!pool.idle.empty()) {
+      Bucket* b = pool.idle.back();
+      pool.idle.pop_back();
+      return Lease(this, key, b);
+    }
+    if (!pool.capped && static_cast<int64_t>(pool.all.size()) + pool.capturing < instances_) {
+      grow(key, lock);
+      continue;
+    }
+    returned_.wait(lock);
   }
 }
 
+void CortexGraphs::give_back(const Key& key, Bucket* b) {
+  std::lock_guard<std::mutex> lock(mu_);
+  pools_[key].idle.push_back(b);
+  returned_.notify_all();  // one condition for every key: wake them all, each re-checks its own
+}
+
 std::vector<float> CortexGraphs::replay(Bucket& b, int64_t windows, int64_t events) {
-  copy_(b.device.used_indices(events), b.host.used_indices(events));
-  copy_(b.device.used_times(events), b.host.used_times(events));
-  b.graph.replay();
-  copy_(b.host_output, b.output);  // waits for the replay
-  std::vector<float> out = narrow_data(b.host_output, 0, 0, windows).to_vector<float>();
-  return out;
+  // All on the calling thread's current stream (a worker's own): the wait below is for this
+  // batch's work only, not for another worker's batch.
+  try {
+    copy_(b.device.used_indices(events), b.host.used_indices(events));
+    copy_(b.device.used_times(events), b.host.used_times(events));
+    b.graph.replay();
+    copy_(b.host_output, b.output);  // waits for the replay
+  } catch (...) {
+    // The instance goes back to its pool: nothing of this batch may still be queued on it.
+    cudaStreamSynchronize(cuda::current_stream(b.graph_device()));
+    throw;
+  }
+  return narrow_data(b.host_output, 0, 0, windows).to_vector<float>();
 }
 
 std::optional<std::vector<float>> CortexGraphs::decode_tokens(const std::vector<nn::TokenWindow>& windows) {
   int64_t events = 0;
   for (const nn::TokenWindow& w : windows) events += w.events ? w.events->size() : 0;
   const int64_t n = static_cast<int64_t>(windows.size());
-  std::lock_guard<std::mutex> lock(mu_);
-  Bucket* b = bucket(key_of(nn::EventSource::tokens, n, events));
+  const Lease lease = acquire(key_of(nn::EventSource::tokens, n, events));
+  Bucket* b = lease.get();
   if (!b) return std::nullopt;
   forward_.pack_tokens(b->host, windows);
   return replay(*b, n, events);
@@ -119,8 +195,8 @@ std::optional<std::vector<float>> CortexGraphs::decode_cached(const std::vector<
     events += n;
   }
   const int64_t n = static_cast<int64_t>(windows.size());
-  std::lock_guard<std::mutex> lock(mu_);
-  Bucket* b = bucket(key_of(nn::EventSource::cached_kv, n, events));
+  const Lease lease = acquire(key_of(nn::EventSource::cached_kv, n, events));
+  Bucket* b = lease.get();
   if (!b) return std::nullopt;
   forward_.pack_cached(b->host, windows);
   forward_.place_cached_rows(b->device, rows);
@@ -128,21 +204,28 @@ std::optional<std::vector<float>> CortexGraphs::decode_cached(const std::vector<
 }
 
 void CortexGraphs::warm_up(int64_t events_per_window) {
-  std::lock_guard<std::mutex> lock(mu_);
-  // Every event bucket a batch of windows of up to events_per_window events can need, so no
-  // request waits for a capture (tens of ms each) once the server is ready.
+  // Every event bucket a batch of windows of up to events_per_window events can need, as
+  // many instances as batches may run at once, so no request waits for a capture (tens of
+  // ms each) once the server is ready.
+  std::unique_lock<std::mutex> lock(mu_);
   for (int64_t batch : shapes_.batch_buckets()) {
     const std::optional<int64_t> largest = GraphBuckets::event_bucket(
         std::min(batch * events_per_window, GraphBuckets::kMaxEvents));
     for (int64_t events = *GraphBuckets::event_bucket(batch); events <= *largest; events *= 2)
-      for (nn::EventSource source : {nn::EventSource::tokens, nn::EventSource::cached_kv})
-        bucket(key_of(source, batch, events));
+      for (nn::EventSource source : {nn::EventSource::tokens, nn::EventSource::cached_kv}) {
+        const Key key = key_of(source, batch, events);
+        while (!failed_.count(key) && !pools_[key].capped &&
+               static_cast<int64_t>(pools_[key].all.size()) + pools_[key].capturing < instances_)
+          if (!grow(key, lock)) break;
+      }
   }
 }
 
 int64_t CortexGraphs::captures() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return static_cast<int64_t>(buckets_.size());
+  int64_t n = 0;
+  for (const auto& [key, pool] : pools_) n += static_cast<int64_t>(pool.all.size());
+  return n;
 }
 
 }  // namespace cortex::serve

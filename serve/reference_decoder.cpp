@@ -48,7 +48,9 @@ void ReferenceDecoder::bin_event(float* features, int32_t unit, double time_ms, 
 
 std::vector<std::vector<float>> ReferenceDecoder::readout(const Tensor& features) const {
   NoGradGuard no_grad;
+  std::unique_lock<std::mutex> lock(readout_mu_);
   const Tensor out = linear(features, weight_, bias_);
+  lock.unlock();
   const std::vector<float> flat = out.to_vector<float>();
   const int64_t batch = features.size(0);
   std::vector<std::vector<float>> result(batch);

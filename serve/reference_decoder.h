@@ -2,6 +2,8 @@
 // The classic BCI baseline: spike counts binned per unit over the window, read out by one
 // linear map (a Wiener filter). Deterministic weights from a seed; used for tests, as the
 // naive baseline, and wherever a model without a checkpoint is good enough.
+#include <mutex>
+
 #include "serve/decoder.h"
 
 namespace cortex::serve {
@@ -40,6 +42,8 @@ class ReferenceDecoder : public Decoder {
   int64_t num_bins_;
   Tensor weight_;  // [output_dim, num_units * num_bins]
   Tensor bias_;    // [output_dim]
+  // Concurrent workers' readouts take turns: the CPU GEMM backend is not assumed re-entrant.
+  mutable std::mutex readout_mu_;
 };
 
 }  // namespace cortex::serve

@@ -2,19 +2,23 @@
 
 #include <algorithm>
 
+#include "engine/error.h"
 #include "serve/log.h"
 #include "serve/metrics.h"
 
 namespace cortex::serve {
 
-Scheduler::Scheduler(const BatchPolicy& policy, size_t capacity, RunBatch run, Metrics* metrics)
-    : policy_(policy), run_(std::move(run)), metrics_(metrics), queue_(capacity) {}
+Scheduler::Scheduler(const BatchPolicy& policy, size_t capacity, RunBatch run, Metrics* metrics, int workers)
+    : policy_(policy), run_(std::move(run)), metrics_(metrics), queue_(capacity), workers_(workers) {
+  CORTEX_CHECK(workers >= 1, "Scheduler", "needs at least one worker, got ", workers);
+}
 
 Scheduler::~Scheduler() { drain(); }
 
 void Scheduler::start() {
   std::lock_guard<std::mutex> lock(mu_);
-  if (!worker_.joinable() && !stop_) worker_ = std::thread([this] { worker_loop(); });
+  if (!threads_.empty() || stop_) return;
+  for (int i = 0; i < workers_; ++i) threads_.emplace_back([this] { worker_loop(); });
 }
 
 RequestError Scheduler::submit(std::unique_ptr<Job>& job) {
@@ -25,7 +29,10 @@ RequestError Scheduler::submit(std::unique_ptr<Job>& job) {
     return {Rejection::queue_full, "the queue holds " + std::to_string(queue_.capacity()) +
                                        " requests, its limit; retry after the Retry-After delay"};
   if (metrics_) metrics_->set_queue_depth(queue_.size());
-  wake_.notify_one();
+  // Several workers may wait in different places (idle, or holding a batch open): wake all
+  // so the one holding a batch open sees it grow.
+  if (workers_ > 1) wake_.notify_all();
+  else wake_.notify_one();
   return {};
 }
 
@@ -37,11 +44,13 @@ void Scheduler::stop_admitting() {
 void Scheduler::drain() {
   std::unique_lock<std::mutex> lock(mu_);
   admitting_ = false;
-  if (worker_.joinable()) idle_.wait(lock, [&] { return queue_.empty() && running_ == 0; });
+  if (!threads_.empty()) idle_.wait(lock, [&] { return queue_.empty() && running_ == 0; });
   stop_ = true;
   wake_.notify_all();
+  std::vector<std::thread> threads = std::move(threads_);
+  threads_.clear();
   lock.unlock();
-  if (worker_.joinable()) worker_.join();
+  for (std::thread& t : threads) t.join();
   // Jobs admitted without a worker ever started are answered too: nothing admitted is lost.
   lock.lock();
   std::vector<std::unique_ptr<Job>> left;
@@ -77,7 +86,8 @@ void Scheduler::observe_compute(int batch, double seconds) {
 double Scheduler::retry_after_s() const {
   std::lock_guard<std::mutex> lock(mu_);
   const int batch = std::max(policy_.max_batch, 1);
-  const double batches = static_cast<double>(queue_.size() + batch - 1) / batch;
+  // Each worker clears its share of the queue.
+  const double batches = static_cast<double>(queue_.size() + batch - 1) / batch / workers_;
   return batches * std::chrono::duration<double>(estimator_.estimate(batch)).count();
 }
 
@@ -133,7 +143,7 @@ void Scheduler::worker_loop() {
     }
     std::vector<std::unique_ptr<Job>> batch;
     while (!queue_.empty() && batch.size() < static_cast<size_t>(policy_.max_batch)) batch.push_back(queue_.pop());
-    running_ = batch.size();
+    running_ += batch.size();
     if (metrics_) metrics_->set_queue_depth(queue_.size());
     lock.unlock();
     const Clock::time_point start = Clock::now();
@@ -146,8 +156,8 @@ void Scheduler::worker_loop() {
     const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
     lock.lock();
     estimator_.observe(static_cast<int>(batch.size()), seconds);
-    running_ = 0;
-    if (queue_.empty()) idle_.notify_all();
+    running_ -= batch.size();
+    if (queue_.empty() && running_ == 0) idle_.notify_all();
   }
 }
 

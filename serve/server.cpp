@@ -18,9 +18,10 @@ using tcp = net::ip::tcp;
 Server::Server(const ServerConfig& config, LoadDecoder load)
     : load_(std::move(load)),
       state_(std::make_unique<ServerState>()),
-      acceptor_(ioc_),
-      signals_(ioc_, SIGTERM, SIGINT),
-      drain_timer_(ioc_) {
+      control_(net::make_strand(ioc_)),
+      acceptor_(control_),
+      signals_(control_, SIGTERM, SIGINT),
+      drain_timer_(control_) {
   state_->config = config;
   set_log_level(config.log_level);
 }
@@ -70,9 +71,10 @@ void Server::load_and_warm_up() {
     policy.max_batch = c.batching ? c.max_batch : 1;
     policy.batching = c.batching;
     policy.max_wait = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double, std::milli>(c.max_batch_wait_ms));
+    const int workers = worker_count(c, state_->model.device.is_cuda());
     scheduler_ = std::make_unique<Scheduler>(
         policy, static_cast<size_t>(c.queue_capacity),
-        [this](std::vector<std::unique_ptr<Job>>& batch) { executor_->run(batch); }, &state_->metrics);
+        [this](std::vector<std::unique_ptr<Job>>& batch) { executor_->run(batch); }, &state_->metrics, workers);
     scheduler_->start();
     state_->metrics.set_device_memory("parameters", static_cast<double>(decoder_->parameter_bytes()));
     state_->metrics.set_cache(0, c.cache_pages, 0, 0, 0);
@@ -116,17 +118,18 @@ void Server::load_and_warm_up() {
     state_->metrics.set_ready(!state_->draining);
     log(LogLevel::info, "ready",
         {{"model", state_->model.name}, {"version", state_->model.version}, {"parameters", state_->model.parameters},
-         {"device", state_->model.device.str()}, {"load_s", load_s},
+         {"device", state_->model.device.str()}, {"workers", scheduler_->workers()},
+         {"io_threads", c.io_threads}, {"load_s", load_s},
          {"warmup_s", std::chrono::duration<double>(Clock::now() - start).count() - load_s}});
   } catch (const std::exception& e) {
     log(LogLevel::error, "load_failed", {{"error", e.what()}});
     load_failed_ = true;
-    net::post(ioc_, [this] { begin_drain("model failed to load"); });
+    net::post(control_, [this] { begin_drain("model failed to load"); });
   }
 }
 
 void Server::shutdown() {
-  net::post(ioc_, [this] { begin_drain("shutdown requested"); });
+  net::post(control_, [this] { begin_drain("shutdown requested"); });
 }
 
 void Server::begin_drain(const char* why) {

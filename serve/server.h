@@ -7,6 +7,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <functional>
 #include <memory>
 #include <thread>
@@ -41,6 +42,9 @@ class Server {
   LoadDecoder load_;
   std::unique_ptr<ServerState> state_;
   boost::asio::io_context ioc_;
+  // The acceptor, signals, drain timer and drain steps run on this strand: with several I/O
+  // threads, a drain closing the acceptor must not race the next async_accept.
+  boost::asio::strand<boost::asio::io_context::executor_type> control_;
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::signal_set signals_;
   boost::asio::steady_timer drain_timer_;

@@ -2,13 +2,17 @@
 // decode like the eager path (the same weights in a decoder with cuda_graphs off) for mixed
 // batch sizes and event counts, replayed many times with new inputs; each (source, batch
 // bucket, event bucket) is captured once; batches beyond the buckets and bad windows behave
-// as in the eager path. Bucket selection, the CPU decoder and the switch run everywhere.
+// as in the eager path; two threads decoding at once get the sequential results. Bucket
+// selection, the CPU decoder and the switch run everywhere.
+#include <atomic>
 #include <random>
 #include <set>
+#include <thread>
 
 #include "serve/config.h"
 #include "serve/cortex_decoder.h"
 #include "serve/graph_buckets.h"
+#include "serve/worker_stream.h"
 #include "tests/test_util.h"
 
 using namespace cortex;
@@ -248,4 +252,64 @@ CORTEX_GPU_TEST("graph decodes refuse bad windows as the eager path does, and ke
   CHECK_THROWS_WITH_AS(p.graphs->decode(pointers(batch)), doctest::Contains("lies outside the window"), Error);
   batch[0].times_ms[0] = batch[0].end_ms - 599.0;
   CHECK(batch_relative_error(p.graphs->decode(pointers(batch)), p.eager->decode(pointers(batch))) <= 1e-4);
+}
+
+// Two worker threads, each on its own stream as in the server, decode different batches
+// through graphs at the same time, many rounds; batches of the same bucket in both threads
+// make the pool capture a second instance. Every result equals the sequential decode.
+CORTEX_GPU_TEST("concurrent graph decodes from two threads equal sequential decodes") {
+  const int64_t max_batch = 16;
+  Generator gen(77);
+  auto model = std::make_unique<nn::Cortex>(small_cortex(), &gen, DType::f32, test::gpu());
+  CortexServingOptions opt;
+  opt.version = "test";
+  opt.max_batch = max_batch;
+  opt.concurrent_batches = 2;
+  CortexDecoder decoder(std::move(model), opt);
+  REQUIRE(decoder.uses_graphs());
+  const double length = decoder.info().window_ms;
+  const std::vector<std::vector<std::vector<Window>>> per_thread{mixed_batches(92, length), mixed_batches(93, length)};
+
+  // Sequential references (one thread, one instance per bucket), and each window's cached rows.
+  std::vector<std::vector<std::vector<std::vector<float>>>> expected(2), expected_cached(2);
+  std::vector<std::vector<std::vector<CachedWindow>>> cached(2);
+  for (size_t t = 0; t < 2; ++t)
+    for (const auto& batch : per_thread[t]) {
+      expected[t].push_back(decoder.decode(pointers(batch)));
+      std::vector<CachedWindow> rows;
+      for (const Window& w : batch) rows.push_back({decoder.encode_events(w), w.times_ms, w.end_ms});
+      std::vector<const CachedWindow*> ptrs;
+      for (const CachedWindow& c : rows) ptrs.push_back(&c);
+      expected_cached[t].push_back(decoder.decode_cached(ptrs));  // its host copy waits for the rows too
+      cached[t].push_back(std::move(rows));
+    }
+  const int64_t sequential_captures = decoder.graph_captures();
+
+  std::atomic<int> mismatches{0}, failures{0};
+  std::atomic<bool> go{false};
+  auto work = [&](size_t t) {
+    try {
+      use_worker_stream(test::gpu());
+      while (!go) std::this_thread::yield();
+      for (int round = 0; round < 25; ++round)
+        for (size_t i = 0; i < per_thread[t].size(); ++i) {
+          if (batch_relative_error(decoder.decode(pointers(per_thread[t][i])), expected[t][i]) > 1e-6) ++mismatches;
+          std::vector<const CachedWindow*> ptrs;
+          for (const CachedWindow& c : cached[t][i]) ptrs.push_back(&c);
+          if (batch_relative_error(decoder.decode_cached(ptrs), expected_cached[t][i]) > 1e-6) ++mismatches;
+        }
+    } catch (const std::exception& e) {
+      MESSAGE("thread ", t, " failed: ", e.what());
+      ++failures;
+    }
+  };
+  std::thread a(work, 0), b(work, 1);
+  go = true;
+  a.join();
+  b.join();
+  CHECK(failures == 0);
+  CHECK(mismatches == 0);
+  // At most two instances of any bucket (the pool grows only while all are busy).
+  CHECK(decoder.graph_captures() >= sequential_captures);
+  CHECK(decoder.graph_captures() <= 2 * sequential_captures);
 }
