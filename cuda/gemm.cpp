@@ -272,7 +272,8 @@ void gemm(const GemmParams& p) {
               batch > 1 ? p.c_batch_stride : 0,
               alignment_of(p.a.data, p.a.batch_stride, batch, itemsize),
               alignment_of(p.b.data, p.b.batch_stride, batch, itemsize),
-              alignment_of(p.c, p.c_batch_stride, batch, itemsize),
+              std::min(alignment_of(p.c, p.c_batch_stride, batch, itemsize),
+                       p.c_in ? alignment_of(p.c_in, p.c_batch_stride, batch, itemsize) : UINT32_MAX),
               alignment_of(p.epilogue == GemmEpilogue::bias_grad ? p.bias_grad : p.bias, 0, 1, itemsize)};
 
   GemmState& s = state();
@@ -308,8 +309,8 @@ void gemm(const GemmParams& p) {
       DataPtr workspace = plan.workspace > 0
                               ? CachingAllocator::instance().allocate(plan.workspace, Device::cuda(device))
                               : DataPtr(nullptr, [](void*) {});
-      return cublasLtMatmul(handle, plan.desc, alpha, p.b.data, plan.layout_a, p.a.data, plan.layout_b, beta, p.c,
-                            plan.layout_c, p.c, plan.layout_c, &plan.algo, workspace.get(), plan.workspace, stream);
+      return cublasLtMatmul(handle, plan.desc, alpha, p.b.data, plan.layout_a, p.a.data, plan.layout_b, beta,
+                            p.c_in ? p.c_in : p.c, plan.layout_c, p.c, plan.layout_c, &plan.algo, workspace.get(), plan.workspace, stream);
     };
     cublasStatus_t status = launch(*it->second);
     if (status != CUBLAS_STATUS_SUCCESS && it->second->fused && p.epilogue != GemmEpilogue::none &&

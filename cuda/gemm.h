@@ -1,6 +1,7 @@
 #pragma once
 // Row-major GEMM through cuBLASLt on the current device and stream:
-//   C[i] = epilogue(alpha * A[i] @ B[i] + beta * C[i])   for i < batch,
+//   C[i] = epilogue(alpha * A[i] @ B[i] + beta * C[i])   for i < batch (C_in[i] for the beta
+//   term where given),
 // A read as [M, K], B as [K, N], C written as [M, N], each possibly transposed in memory.
 // f32 (optionally TF32), bf16 and f16 accumulate in f32; f64 in f64. The heuristic's
 // choice of algorithm is cached per shape, layout, dtype, epilogue and alignment, so each
@@ -36,6 +37,9 @@ struct GemmParams {
   int64_t m = 0, n = 0, k = 0, batch = 1;
   GemmOperand a, b;
   void* c = nullptr;
+  // Read as the beta term instead of c when set (same layout as c): D = A B + beta * c_in
+  // without first copying c_in into the output (a residual add in the GEMM).
+  const void* c_in = nullptr;
   int64_t ldc = 0;
   int64_t c_batch_stride = 0;
   double alpha = 1, beta = 0;

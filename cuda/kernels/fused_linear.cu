@@ -1,5 +1,6 @@
 // CUDA fused_linear_kernel: one cuBLASLt GEMM whose epilogue adds the bias and applies the
-// GELU (cuda/gemm.cpp runs the epilogue as separate kernels where cuBLASLt cannot fuse it).
+// GELU (cuda/gemm.cpp runs the epilogue as separate kernels where cuBLASLt cannot fuse it);
+// a residual enters as the GEMM's beta term, read from its own buffer.
 #include "cuda/gemm.h"
 #include "cuda/kernels/launch.cuh"
 #include "ops/fused_linear.h"
@@ -12,9 +13,11 @@ GemmEpilogue epilogue_of(bool has_bias, LinearActivation act) {
   return has_bias ? GemmEpilogue::bias : GemmEpilogue::none;
 }
 
-void cuda_fused_linear(const Tensor& x, const Tensor& w, const Tensor& bias, LinearActivation act, const Tensor& out) {
+void cuda_fused_linear(const Tensor& x, const Tensor& w, const Tensor& bias, LinearActivation act,
+                       const Tensor& residual, const Tensor& out) {
   CORTEX_CHECK(x.dim() == 2 && x.stride(1) == 1 && w.dim() == 2 && w.is_contiguous() && out.is_contiguous() &&
-                   (!bias.defined() || bias.is_contiguous()),
+                   (!bias.defined() || bias.is_contiguous()) &&
+                   (!residual.defined() || (residual.is_contiguous() && residual.shape() == out.shape())),
                "fused_linear", "CUDA kernel expects x [M, K] with unit column stride, contiguous w, bias and out; got ",
                x.describe(), ", ", w.describe(), " -> ", out.describe());
   DeviceScope scope(out);
@@ -30,6 +33,11 @@ void cuda_fused_linear(const Tensor& x, const Tensor& w, const Tensor& bias, Lin
   p.ldc = n;
   p.epilogue = epilogue_of(bias.defined(), act);
   p.bias = bias.defined() ? bias.data_ptr() : nullptr;
+  if (residual.defined()) {
+    CORTEX_CHECK(act == LinearActivation::none, "fused_linear", "a residual goes with no activation");
+    p.c_in = residual.data_ptr();
+    p.beta = 1.0;
+  }
   gemm(p);
 }
 

@@ -31,7 +31,11 @@ Tensor LatentBlock::forward(const Tensor& x, const RotaryAngles& latent_angles) 
   const Tensor q = by_sample(narrow(qk, 1, 0, heads_)), k = by_sample(narrow(qk, 1, heads_, heads_));
   const Tensor v = by_sample(split_heads(narrow(h, 1, 2 * d, d), heads_));
   const Tensor merged = reshape(dense_attention(q, k, v), {b * l, d});
-  const Tensor y = add(x, reshape(drop->forward(out->forward(merged)), {b, l, d}));
+  // Dropout is the identity in eval, so there the residual add can join the GEMM.
+  const Tensor x_rows = reshape(x, {b * l, d});
+  const Tensor attended = drop->is_training() ? add(x_rows, drop->forward(out->forward(merged)))
+                                              : out->forward(merged, LinearActivation::none, x_rows);
+  const Tensor y = reshape(attended, {b, l, d});
   return ffn->forward(y);
 }
 

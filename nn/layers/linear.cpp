@@ -15,10 +15,10 @@ Linear::Linear(int64_t in_features, int64_t out_features, bool with_bias, Genera
   if (with_bias) bias = register_parameter("bias", uniform({out_features}, -bound, bound, dtype, device, gen));
 }
 
-Tensor Linear::forward(const Tensor& x, LinearActivation act) const {
+Tensor Linear::forward(const Tensor& x, LinearActivation act, const Tensor& residual) const {
   CORTEX_CHECK(x.defined() && x.dim() >= 1 && x.size(-1) == in_, "Linear", "expected input [..., ", in_, "], got ",
                x.describe());
-  return fused_linear(x, weight, bias, act);
+  return fused_linear(x, weight, bias, act, residual);
 }
 
 }  // namespace cortex::nn

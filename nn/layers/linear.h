@@ -5,13 +5,15 @@
 
 namespace cortex::nn {
 
-// y = act(x W^T + b) with W [out, in]. Weight and bias start uniform in ±1/sqrt(in).
-// Without gradient recording on a GPU the bias and activation run in the GEMM's epilogue.
+// y = act(x W^T + b) with W [out, in], or residual + x W^T + b. Weight and bias start uniform
+// in ±1/sqrt(in). Without gradient recording on a GPU the bias, activation and residual run
+// in the GEMM (ops/fused_linear.h).
 class Linear : public Module {
  public:
   Linear(int64_t in_features, int64_t out_features, bool bias = true, Generator* gen = nullptr,
          DType dtype = DType::f32, Device device = Device::cpu());
-  Tensor forward(const Tensor& x, LinearActivation act = LinearActivation::none) const;
+  Tensor forward(const Tensor& x, LinearActivation act = LinearActivation::none,
+                 const Tensor& residual = Tensor()) const;
 
   int64_t in_features() const { return in_; }
   int64_t out_features() const { return out_; }

@@ -29,11 +29,29 @@ CORTEX_GPU_TEST("cuda fused_linear_kernel matches the CPU composition") {
               Tensor xg = narrow_data(wide, 1, 0, k);
               copy_(xg, x);
               Tensor out = gpu_filled({m, n}, dtype, Layout::contiguous, NAN);
-              fused_linear_kernel().get(gpu())(xg, to_gpu(w), with_bias ? to_gpu(b) : Tensor(), act, out);
+              fused_linear_kernel().get(gpu())(xg, to_gpu(w), with_bias ? to_gpu(b) : Tensor(), act, Tensor(), out);
               // f32 accumulation over K terms against float64: TF32 stays off in tests.
               const double tol = dtype == DType::f32 ? 1e-4 : rtol_for(dtype) * 2;
               expect_close(out, want, tol, tol);
             }
+}
+
+CORTEX_GPU_TEST("cuda fused_linear_kernel adds a residual read from its own buffer") {
+  for (DType dtype : {DType::f32, DType::bf16})
+    for (int64_t m : {1, 129, 1000}) {
+      INFO(dname(dtype), " M=", m);
+      const int64_t k = 384, n = 384;
+      const Tensor x = random({m, k}, 51 + m, dtype, Device::cpu(), 0.5), w = random({n, k}, 52, dtype, Device::cpu(), 0.5);
+      const Tensor b = random({n}, 53, dtype), r = random({m, n}, 54 + m, dtype);
+      auto f64 = [](const Tensor& t) { return data_to_dtype(t, DType::f64); };
+      const Tensor want = fused_linear(f64(x), f64(w), f64(b), LinearActivation::none, f64(r));
+      const Tensor rg = to_gpu(r);
+      Tensor out = gpu_filled({m, n}, dtype, Layout::contiguous, NAN);
+      fused_linear_kernel().get(gpu())(to_gpu(x), to_gpu(w), to_gpu(b), LinearActivation::none, rg, out);
+      const double tol = dtype == DType::f32 ? 1e-4 : rtol_for(dtype) * 2;
+      expect_close(out, want, tol, tol);
+      CHECK(values(rg) == values(r));  // the residual is read, not written
+    }
 }
 
 CORTEX_GPU_TEST("fused_linear on the GPU recording gradients matches the CPU") {

@@ -2,6 +2,7 @@
 // and backward): float64 loops, finite-difference gradients and operand errors.
 #include <cmath>
 
+#include "ops/elementwise.h"
 #include "ops/fused_linear.h"
 #include "ops/views.h"
 #include "tests/test_util.h"
@@ -38,7 +39,19 @@ TEST_CASE("fused_linear matches float64 loops with and without bias and GELU") {
       }
 }
 
+TEST_CASE("fused_linear adds a residual after the bias") {
+  const Tensor x = random({2, 3, 4}, 31), w = random({5, 4}, 32), b = random({5}, 33), r = random({2, 3, 5}, 34);
+  expect_close(fused_linear(x, w, b, LinearActivation::none, r),
+               add(r, fused_linear(x, w, b, LinearActivation::none)), 1e-15, 1e-15);
+  CHECK_THROWS_WITH_AS(fused_linear(x, w, b, LinearActivation::gelu, r), doctest::Contains("no activation"),
+                       cortex::Error);
+  CHECK_THROWS_WITH_AS(fused_linear(x, w, b, LinearActivation::none, random({2, 5}, 35)),
+                       doctest::Contains("must match the output"), cortex::Error);
+}
+
 TEST_CASE("fused_linear gradients match finite differences") {
+  gradcheck([](const std::vector<Tensor>& in) { return fused_linear(in[0], in[1], in[2], LinearActivation::none, in[3]); },
+            {random({4, 3}, 36), random({5, 3}, 37), random({5}, 38), random({4, 5}, 39)});
   const Tensor x = random({4, 3}, 11), w = random({5, 3}, 12), b = random({5}, 13);
   gradcheck([](const std::vector<Tensor>& in) { return fused_linear(in[0], in[1], in[2], LinearActivation::gelu); },
             {x, w, b});
