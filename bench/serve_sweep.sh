@@ -15,8 +15,8 @@
 # per request ~100 are busy, so 64 would cap the offered load) and ENCODING (json|binary
 # request encoding of the HTTP points, default json), CAPACITY_CONCURRENCY (requests in flight
 # for the EDF server's closed-loop capacity point, default 64).
-#   e.g. CORTEX_DEVICE=cuda:0 WORKERS=2 IO_THREADS=8 ENCODING=binary RATES="2000 4000 8000 10000 12000" \
-#          DEADLINE_MS=10 SLO_MS=10 MAX_BATCH=64 bash bench/serve_sweep.sh build-gpu --init cortex-xs
+#   e.g. CORTEX_DEVICE=cuda:0 WORKERS=2 IO_THREADS=8 ENCODING=binary RATES="2000 4000 8000 10000" \
+#          DEADLINE_MS=50 SLO_MS=10 MAX_BATCH=64 bash bench/serve_sweep.sh build-gpu --init cortex-s --dtype bf16
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
