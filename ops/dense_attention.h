@@ -21,8 +21,10 @@ namespace cortex {
 CORTEX_KERNEL_TABLE(dense_attention_kernel, void(const Tensor& q, const Tensor& k, const Tensor& v, double scale,
                                                  const Tensor& out));
 
-// Queries per thread block of the CUDA kernel (4 warps of 16 rows).
+// Queries per thread block of the CUDA kernel: 128 (8 warps of 16 rows) where that block's
+// shared memory fits, else 64 (4 warps).
 constexpr int64_t kDenseAttentionQueryTile = 64;
+constexpr int64_t kDenseAttentionWideQueryTile = 128;
 constexpr int64_t kDenseAttentionMaxSharedBytes = 227 * 1024;
 
 // Keys rounded up to the tensor-core tile.
@@ -37,10 +39,10 @@ inline int64_t dense_attention_row_words(int64_t lk, int64_t d) {
 // Shared memory of one block: K and V tiles of every key, the block's queries, and one f32
 // scratch row per query (scores, then the probabilities written over them in place, then
 // the output row before it is normalised).
-inline int64_t dense_attention_shared_bytes(int64_t lk, int64_t d, int64_t itemsize) {
+inline int64_t dense_attention_shared_bytes(int64_t lk, int64_t d, int64_t itemsize,
+                                            int64_t query_tile = kDenseAttentionQueryTile) {
   const int64_t keys = dense_attention_padded_keys(lk);
-  return 2 * keys * d * itemsize + kDenseAttentionQueryTile * d * itemsize +
-         kDenseAttentionQueryTile * dense_attention_row_words(lk, d) * 4;
+  return 2 * keys * d * itemsize + query_tile * d * itemsize + query_tile * dense_attention_row_words(lk, d) * 4;
 }
 
 // Whether q, k and v meet the fused kernel's preconditions above (any device).

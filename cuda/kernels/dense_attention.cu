@@ -1,7 +1,7 @@
 // CUDA dense_attention_kernel: equal-length attention on tensor cores (WMMA, bf16/f16 in,
 // f32 accumulate), reading q, k and v in their token-major strided layout.
 //
-// Grid: x = tile of 64 queries, y = head, z = sample; 4 warps of 16 query rows each. The
+// Grid: x = tile of 128 (or 64) queries, y = head, z = sample; one warp per 16 query rows. The
 // block stages every key and value of its (sample, head) and its queries in shared memory,
 // each warp computes its 16 x Lk score rows with MMAs into an f32 scratch row per query,
 // takes an exact softmax per row (the whole row is on chip, so no online rescaling), writes
@@ -24,10 +24,7 @@ namespace {
 
 namespace wmma = nvcuda::wmma;
 
-constexpr int kWarps = 4;
 constexpr int kWarpRows = 16;  // query rows per warp: one MMA tile
-constexpr int kThreads = kWarps * 32;
-static_assert(kWarps * kWarpRows == kDenseAttentionQueryTile, "a block covers the op's query tile");
 // Scores each lane holds while it normalises a row: enough for any key count whose tiles fit
 // in shared memory (at most 592 keys, for D = 32).
 constexpr int kKeysPerLane = 20;
@@ -49,35 +46,50 @@ __device__ __forceinline__ __half from_float<__half>(float x) {
 }
 
 // Copies `rows` rows of D elements (rows past `valid` as zeros) of one (sample, head) into
-// shared memory [rows, D], 16 bytes per thread and step.
-template <typename T, int D>
+// shared memory [rows, D], 16 bytes per load. Each thread issues kLoadsInFlight loads before
+// storing any: with one block per SM, a load-store loop would leave the block waiting on one
+// memory latency per 2 KB.
+constexpr int kLoadsInFlight = 8;
+
+template <typename T, int D, int Threads>
 __device__ __forceinline__ void stage_rows(T* dst, const Operand& src, int64_t sample, int64_t head, int64_t first,
                                            int rows, int64_t valid) {
   constexpr int kVec = 16 / sizeof(T), kVecsPerRow = D / kVec;
   const T* base = static_cast<const T*>(src.data) + sample * src.sample + head * src.head;
-  for (int i = threadIdx.x; i < rows * kVecsPerRow; i += kThreads) {
-    const int r = i / kVecsPerRow, c = (i % kVecsPerRow) * kVec;
-    uint4 word = make_uint4(0, 0, 0, 0);
-    if (first + r < valid) word = *reinterpret_cast<const uint4*>(base + (first + r) * src.token + c);
-    *reinterpret_cast<uint4*>(dst + r * D + c) = word;
+  const int total = rows * kVecsPerRow;
+  for (int start = threadIdx.x; start < total; start += Threads * kLoadsInFlight) {
+    uint4 words[kLoadsInFlight];
+#pragma unroll
+    for (int u = 0; u < kLoadsInFlight; ++u) {
+      const int i = start + u * Threads, r = i / kVecsPerRow, c = (i % kVecsPerRow) * kVec;
+      words[u] = make_uint4(0, 0, 0, 0);
+      if (i < total && first + r < valid)
+        words[u] = __ldg(reinterpret_cast<const uint4*>(base + (first + r) * src.token + c));
+    }
+#pragma unroll
+    for (int u = 0; u < kLoadsInFlight; ++u) {
+      const int i = start + u * Threads;
+      if (i < total) *reinterpret_cast<uint4*>(dst + i * kVec) = words[u];
+    }
   }
 }
 
-template <typename T, int D>
-__global__ void __launch_bounds__(kThreads)
+template <typename T, int D, int Warps>
+__global__ void __launch_bounds__(Warps * 32)
     dense_attention_wmma(Operand q, Operand k, Operand v, T* out, int heads, int lq, int lk, int keys, int row_words,
                          float scale_log2) {
   extern __shared__ __align__(128) unsigned char shared[];
   T* k_tile = reinterpret_cast<T*>(shared);  // [keys, D]
   T* v_tile = k_tile + keys * D;             // [keys, D]
   T* q_tile = v_tile + keys * D;             // [64, D]
-  float* scratch = reinterpret_cast<float*>(q_tile + kDenseAttentionQueryTile * D);  // [64, row_words]
+  constexpr int kTile = Warps * kWarpRows, kThreads = Warps * 32;
+  float* scratch = reinterpret_cast<float*>(q_tile + kTile * D);  // [kTile, row_words]
 
-  const int64_t sample = blockIdx.z, head = blockIdx.y, q0 = static_cast<int64_t>(blockIdx.x) * kDenseAttentionQueryTile;
+  const int64_t sample = blockIdx.z, head = blockIdx.y, q0 = static_cast<int64_t>(blockIdx.x) * kTile;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  stage_rows<T, D>(k_tile, k, sample, head, 0, keys, lk);
-  stage_rows<T, D>(v_tile, v, sample, head, 0, keys, lk);
-  stage_rows<T, D>(q_tile, q, sample, head, q0, kDenseAttentionQueryTile, lq);
+  stage_rows<T, D, kThreads>(k_tile, k, sample, head, 0, keys, lk);
+  stage_rows<T, D, kThreads>(v_tile, v, sample, head, 0, keys, lk);
+  stage_rows<T, D, kThreads>(q_tile, q, sample, head, q0, kTile, lq);
   __syncthreads();
 
   // Scores: this warp's 16 query rows against every key.
@@ -160,11 +172,11 @@ __global__ void __launch_bounds__(kThreads)
 
 Operand operand_of(const Tensor& t) { return {t.data_ptr(), t.stride(0), t.stride(1), t.stride(2)}; }
 
-template <typename T, int D>
-void launch(const Tensor& q, const Tensor& k, const Tensor& v, double scale, const Tensor& out) {
-  const int64_t batch = q.size(0), lq = q.size(1), heads = q.size(2), lk = k.size(1);
-  const int64_t bytes = dense_attention_shared_bytes(lk, D, sizeof(T));
-  auto* kernel = dense_attention_wmma<T, D>;
+template <typename T, int D, int Warps>
+void launch_tile(const Tensor& q, const Tensor& k, const Tensor& v, double scale, const Tensor& out) {
+  const int64_t batch = q.size(0), lq = q.size(1), heads = q.size(2), lk = k.size(1), tile = Warps * kWarpRows;
+  const int64_t bytes = dense_attention_shared_bytes(lk, D, sizeof(T), tile);
+  auto* kernel = dense_attention_wmma<T, D, Warps>;
   // Opting in to more than 48 KiB of dynamic shared memory, once per device and instantiation.
   static std::atomic<uint64_t> opted_in{0};
   const uint64_t bit = uint64_t{1} << (current_device() % 64);
@@ -173,13 +185,23 @@ void launch(const Tensor& q, const Tensor& k, const Tensor& v, double scale, con
         cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kDenseAttentionMaxSharedBytes));
     opted_in.fetch_or(bit);
   }
-  const dim3 grid(static_cast<unsigned>(ceil_div(lq, kDenseAttentionQueryTile)), static_cast<unsigned>(heads),
+  const dim3 grid(static_cast<unsigned>(ceil_div(lq, tile)), static_cast<unsigned>(heads),
                   static_cast<unsigned>(batch));
-  kernel<<<grid, kThreads, bytes, current_stream()>>>(
+  kernel<<<grid, Warps * 32, bytes, current_stream()>>>(
       operand_of(q), operand_of(k), operand_of(v), static_cast<T*>(out.data_ptr()), static_cast<int>(heads),
       static_cast<int>(lq), static_cast<int>(lk), static_cast<int>(dense_attention_padded_keys(lk)),
       static_cast<int>(dense_attention_row_words(lk, D)), static_cast<float>(scale * 1.4426950408889634));
   CORTEX_CUDA_CHECK_LAUNCH("dense_attention");
+}
+
+// 8 warps share one staging of K and V where their scratch fits (and the queries need it).
+template <typename T, int D>
+void launch(const Tensor& q, const Tensor& k, const Tensor& v, double scale, const Tensor& out) {
+  const bool wide = q.size(1) > kDenseAttentionQueryTile &&
+                    dense_attention_shared_bytes(k.size(1), D, sizeof(T), kDenseAttentionWideQueryTile) <=
+                        kDenseAttentionMaxSharedBytes;
+  if (wide) launch_tile<T, D, kDenseAttentionWideQueryTile / kWarpRows>(q, k, v, scale, out);
+  else launch_tile<T, D, kDenseAttentionQueryTile / kWarpRows>(q, k, v, scale, out);
 }
 
 template <typename T>
