@@ -30,10 +30,14 @@ constexpr int64_t kDenseAttentionMaxSharedBytes = 227 * 1024;
 // Keys rounded up to the tensor-core tile.
 inline int64_t dense_attention_padded_keys(int64_t lk) { return (lk + 15) / 16 * 16; }
 
-// f32 words per query row of a block's scratch: its scores, later its output row.
+// Shared-memory rows are padded by 16 bytes so that consecutive rows of an MMA tile start in
+// different banks (unpadded 128-byte rows put all 16 rows of a tile load on the same banks).
+inline int64_t dense_attention_tile_pitch(int64_t d, int64_t itemsize) { return d + 16 / itemsize; }
+
+// f32 words per query row of a block's scratch (its scores, later its output row), padded.
 inline int64_t dense_attention_row_words(int64_t lk, int64_t d) {
   const int64_t keys = dense_attention_padded_keys(lk);
-  return keys > d ? keys : d;
+  return (keys > d ? keys : d) + 4;
 }
 
 // Shared memory of one block: K and V tiles of every key, the block's queries, and one f32
@@ -41,8 +45,8 @@ inline int64_t dense_attention_row_words(int64_t lk, int64_t d) {
 // the output row before it is normalised).
 inline int64_t dense_attention_shared_bytes(int64_t lk, int64_t d, int64_t itemsize,
                                             int64_t query_tile = kDenseAttentionQueryTile) {
-  const int64_t keys = dense_attention_padded_keys(lk);
-  return 2 * keys * d * itemsize + query_tile * d * itemsize + query_tile * dense_attention_row_words(lk, d) * 4;
+  const int64_t keys = dense_attention_padded_keys(lk), pitch = dense_attention_tile_pitch(d, itemsize);
+  return (2 * keys + query_tile) * pitch * itemsize + query_tile * dense_attention_row_words(lk, d) * 4;
 }
 
 // Whether q, k and v meet the fused kernel's preconditions above (any device).

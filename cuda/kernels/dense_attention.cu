@@ -46,7 +46,7 @@ __device__ __forceinline__ __half from_float<__half>(float x) {
 }
 
 // Copies `rows` rows of D elements (rows past `valid` as zeros) of one (sample, head) into
-// shared memory [rows, D], 16 bytes per load. Each thread issues kLoadsInFlight loads before
+// shared memory rows of kPitch elements, 16 bytes per load. Each thread issues kLoadsInFlight loads before
 // storing any: with one block per SM, a load-store loop would leave the block waiting on one
 // memory latency per 2 KB.
 constexpr int kLoadsInFlight = 8;
@@ -54,7 +54,7 @@ constexpr int kLoadsInFlight = 8;
 template <typename T, int D, int Threads>
 __device__ __forceinline__ void stage_rows(T* dst, const Operand& src, int64_t sample, int64_t head, int64_t first,
                                            int rows, int64_t valid) {
-  constexpr int kVec = 16 / sizeof(T), kVecsPerRow = D / kVec;
+  constexpr int kVec = 16 / sizeof(T), kVecsPerRow = D / kVec, kPitch = D + kVec;
   const T* base = static_cast<const T*>(src.data) + sample * src.sample + head * src.head;
   const int total = rows * kVecsPerRow;
   for (int start = threadIdx.x; start < total; start += Threads * kLoadsInFlight) {
@@ -69,7 +69,7 @@ __device__ __forceinline__ void stage_rows(T* dst, const Operand& src, int64_t s
 #pragma unroll
     for (int u = 0; u < kLoadsInFlight; ++u) {
       const int i = start + u * Threads;
-      if (i < total) *reinterpret_cast<uint4*>(dst + i * kVec) = words[u];
+      if (i < total) *reinterpret_cast<uint4*>(dst + (i / kVecsPerRow) * kPitch + (i % kVecsPerRow) * kVec) = words[u];
     }
   }
 }
@@ -79,11 +79,11 @@ __global__ void __launch_bounds__(Warps * 32)
     dense_attention_wmma(Operand q, Operand k, Operand v, T* out, int heads, int lq, int lk, int keys, int row_words,
                          float scale_log2) {
   extern __shared__ __align__(128) unsigned char shared[];
-  T* k_tile = reinterpret_cast<T*>(shared);  // [keys, D]
-  T* v_tile = k_tile + keys * D;             // [keys, D]
-  T* q_tile = v_tile + keys * D;             // [64, D]
-  constexpr int kTile = Warps * kWarpRows, kThreads = Warps * 32;
-  float* scratch = reinterpret_cast<float*>(q_tile + kTile * D);  // [kTile, row_words]
+  constexpr int kTile = Warps * kWarpRows, kThreads = Warps * 32, kPitch = D + 16 / sizeof(T);
+  T* k_tile = reinterpret_cast<T*>(shared);  // [keys, kPitch]
+  T* v_tile = k_tile + keys * kPitch;        // [keys, kPitch]
+  T* q_tile = v_tile + keys * kPitch;        // [kTile, kPitch]
+  float* scratch = reinterpret_cast<float*>(q_tile + kTile * kPitch);  // [kTile, row_words]
 
   const int64_t sample = blockIdx.z, head = blockIdx.y, q0 = static_cast<int64_t>(blockIdx.x) * kTile;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -96,14 +96,14 @@ __global__ void __launch_bounds__(Warps * 32)
   float* rows = scratch + warp * kWarpRows * row_words;
   wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> q_frag[D / 16];
 #pragma unroll
-  for (int kk = 0; kk < D / 16; ++kk) wmma::load_matrix_sync(q_frag[kk], q_tile + warp * kWarpRows * D + kk * 16, D);
+  for (int kk = 0; kk < D / 16; ++kk) wmma::load_matrix_sync(q_frag[kk], q_tile + warp * kWarpRows * kPitch + kk * 16, kPitch);
   for (int n0 = 0; n0 < keys; n0 += 16) {
     wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
     wmma::fill_fragment(acc, 0.0f);
 #pragma unroll
     for (int kk = 0; kk < D / 16; ++kk) {
       wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> k_frag;  // K^T: key n at column n
-      wmma::load_matrix_sync(k_frag, k_tile + n0 * D + kk * 16, D);
+      wmma::load_matrix_sync(k_frag, k_tile + n0 * kPitch + kk * 16, kPitch);
       wmma::mma_sync(acc, q_frag[kk], k_frag, acc);
     }
     wmma::store_matrix_sync(rows + n0, acc, row_words, wmma::mem_row_major);
@@ -152,13 +152,13 @@ __global__ void __launch_bounds__(Warps * 32)
 #pragma unroll
     for (int n = 0; n < D / 16; ++n) {
       wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> v_frag;
-      wmma::load_matrix_sync(v_frag, v_tile + k0 * D + n * 16, D);
+      wmma::load_matrix_sync(v_frag, v_tile + k0 * kPitch + n * 16, kPitch);
       wmma::mma_sync(o_frag[n], p_frag, v_frag, o_frag[n]);
     }
   }
   __syncwarp();  // every lane is done reading probabilities before the rows are reused
 #pragma unroll
-  for (int n = 0; n < D / 16; ++n) wmma::store_matrix_sync(rows + n * 16, o_frag[n], D, wmma::mem_row_major);
+  for (int n = 0; n < D / 16; ++n) wmma::store_matrix_sync(rows + n * 16, o_frag[n], row_words, wmma::mem_row_major);
   __syncwarp();
 
   // Normalise and write [B, Lq, H, D]; the trip count is the same for every lane (shuffles).
@@ -166,7 +166,7 @@ __global__ void __launch_bounds__(Warps * 32)
     const int r = e / D, c = e % D;
     const float inv = __shfl_sync(0xffffffffu, inverse_sum, r);
     const int64_t query = q0 + warp * kWarpRows + r;
-    if (query < lq) out[((sample * lq + query) * heads + head) * D + c] = from_float<T>(rows[r * D + c] * inv);
+    if (query < lq) out[((sample * lq + query) * heads + head) * D + c] = from_float<T>(rows[r * row_words + c] * inv);
   }
 }
 
