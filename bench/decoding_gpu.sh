@@ -81,6 +81,7 @@ case "${1:-}" in
   protocol)
     env_setup
     model=${2:?model name}
+    recipe_name=$model  # the batch and window choice follow the recipe, not LABEL (a probe keeps its recipe)
     shift 2
     protocols=${*:-causal noncausal}
     case "$model" in *-crop) protocols=${*:-noncausal} ;; esac  # crops apply to whole-trial training only
@@ -127,7 +128,7 @@ case "${1:-}" in
     for protocol in $protocols; do
       batch=16
       windows=""
-      case "$label" in
+      case "$recipe_name" in
         *-crop) ;;  # whole-trial recipes
         cortex-*)
           batch=256
