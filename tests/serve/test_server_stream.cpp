@@ -14,6 +14,7 @@
 #include "serve/client.h"
 #include "serve/cortex_decoder.h"
 #include "serve/request_codec.h"
+#include "tests/serve/random_events.h"
 #include "tests/serve/server_process.h"
 #include "tests/test_util.h"
 
@@ -27,17 +28,7 @@ namespace {
 
 // The events of one 50 ms stride ending at end_ms: a few per unit of a small population.
 Window stride_events(std::mt19937_64& rng, double end_ms, int64_t units, int n) {
-  std::uniform_real_distribution<double> t(end_ms - 50.0, end_ms);
-  std::uniform_int_distribution<int32_t> u(0, static_cast<int32_t>(units - 1));
-  Window w;
-  w.end_ms = end_ms;
-  for (int i = 0; i < n; ++i) w.times_ms.push_back(t(rng));
-  std::sort(w.times_ms.begin(), w.times_ms.end());
-  for (int i = 0; i < n; ++i) {
-    w.units.push_back(u(rng));
-    w.counts.push_back(1 + i % 2);
-  }
-  return w;
+  return random_events(rng, end_ms, 50.0, units, n, 2);
 }
 
 void append(Window& all, const Window& part) {

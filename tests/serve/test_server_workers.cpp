@@ -12,6 +12,7 @@
 
 #include "serve/client.h"
 #include "serve/request_codec.h"
+#include "tests/serve/random_events.h"
 #include "tests/serve/server_process.h"
 #include "tests/test_util.h"
 
@@ -25,19 +26,7 @@ namespace {
 
 constexpr int64_t kUnits = 64;  // the tiny config's vocabulary
 
-Window random_window(std::mt19937_64& rng, double end_ms, int n) {
-  std::uniform_real_distribution<double> t(end_ms - 600.0, end_ms);
-  std::uniform_int_distribution<int32_t> u(0, kUnits - 1);
-  Window w;
-  w.end_ms = end_ms;
-  for (int i = 0; i < n; ++i) w.times_ms.push_back(t(rng));
-  std::sort(w.times_ms.begin(), w.times_ms.end());
-  for (int i = 0; i < n; ++i) {
-    w.units.push_back(u(rng));
-    w.counts.push_back(1 + i % 3);
-  }
-  return w;
-}
+Window random_window(std::mt19937_64& rng, double end_ms, int n) { return random_events(rng, end_ms, 600.0, kUnits, n, 3); }
 
 double relative_error(const std::vector<float>& a, const std::vector<float>& b) {
   double worst = 0, scale = 1e-6;
