@@ -21,7 +21,19 @@ void BatchExecutor::publish_cache_stats() {
 }
 
 void BatchExecutor::run(std::vector<std::unique_ptr<Job>>& batch) {
-  use_worker_stream(decoder_.info().device);
+  try {
+    use_worker_stream(decoder_.info().device);
+  } catch (const std::exception& e) {
+    // Without its stream the worker cannot run the batch; every job still gets an answer.
+    log(LogLevel::error, "worker_stream_failed", {{"error", e.what()}, {"jobs", batch.size()}});
+    for (auto& job : batch) {
+      JobResult r;
+      r.error = {Rejection::internal, std::string("the worker's device stream failed: ") + e.what()};
+      r.batch_size = static_cast<int>(batch.size());
+      job->done(std::move(r));
+    }
+    return;
+  }
   const Clock::time_point start = Clock::now();
   std::vector<JobResult> results(batch.size());
   std::vector<size_t> window_jobs, stride_jobs;

@@ -199,7 +199,13 @@ std::optional<std::vector<float>> CortexGraphs::decode_cached(const std::vector<
   Bucket* b = lease.get();
   if (!b) return std::nullopt;
   forward_.pack_cached(b->host, windows);
-  forward_.place_cached_rows(b->device, rows);
+  try {
+    forward_.place_cached_rows(b->device, rows);
+  } catch (...) {
+    // As in replay(): rows already queued for this instance must land before it goes back.
+    cudaStreamSynchronize(cuda::current_stream(b->graph_device()));
+    throw;
+  }
   return replay(*b, n, events);
 }
 
