@@ -1,6 +1,5 @@
 #include "nn/cortex/feed_forward.h"
 
-#include "ops/elementwise.h"
 
 namespace cortex::nn {
 
@@ -12,10 +11,7 @@ FeedForward::FeedForward(int64_t dim, int64_t hidden, double dropout, Generator*
 }
 
 Tensor FeedForward::forward(const Tensor& x) const {
-  const Tensor h = fc1->forward(norm->forward(x), LinearActivation::gelu);
-  // Dropout is the identity in eval, so there the residual add can join fc2's GEMM.
-  if (!drop->is_training()) return fc2->forward(h, LinearActivation::none, x);
-  return add(x, drop->forward(fc2->forward(h)));
+  return add_residual_branch(x, *fc2, *drop, fc1->forward(norm->forward(x), LinearActivation::gelu));
 }
 
 int64_t feed_forward_parameters(int64_t dim, int64_t hidden) {

@@ -2,7 +2,6 @@
 
 #include "nn/cortex/attention.h"
 #include "ops/dense_attention.h"
-#include "ops/elementwise.h"
 #include "ops/nn_ops.h"
 #include "ops/views.h"
 
@@ -31,11 +30,7 @@ Tensor LatentBlock::forward(const Tensor& x, const RotaryAngles& latent_angles) 
   const Tensor q = by_sample(narrow(qk, 1, 0, heads_)), k = by_sample(narrow(qk, 1, heads_, heads_));
   const Tensor v = by_sample(split_heads(narrow(h, 1, 2 * d, d), heads_));
   const Tensor merged = reshape(dense_attention(q, k, v), {b * l, d});
-  // Dropout is the identity in eval, so there the residual add can join the GEMM.
-  const Tensor x_rows = reshape(x, {b * l, d});
-  const Tensor attended = drop->is_training() ? add(x_rows, drop->forward(out->forward(merged)))
-                                              : out->forward(merged, LinearActivation::none, x_rows);
-  const Tensor y = reshape(attended, {b, l, d});
+  const Tensor y = reshape(add_residual_branch(reshape(x, {b * l, d}), *out, *drop, merged), {b, l, d});
   return ffn->forward(y);
 }
 

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "engine/factory.h"
+#include "ops/elementwise.h"
 
 namespace cortex::nn {
 
@@ -19,6 +20,11 @@ Tensor Linear::forward(const Tensor& x, LinearActivation act, const Tensor& resi
   CORTEX_CHECK(x.defined() && x.dim() >= 1 && x.size(-1) == in_, "Linear", "expected input [..., ", in_, "], got ",
                x.describe());
   return fused_linear(x, weight, bias, act, residual);
+}
+
+Tensor add_residual_branch(const Tensor& residual, const Linear& linear, const Dropout& drop, const Tensor& x) {
+  if (!drop.is_training()) return linear.forward(x, LinearActivation::none, residual);
+  return add(residual, drop.forward(linear.forward(x)));
 }
 
 }  // namespace cortex::nn

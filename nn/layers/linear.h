@@ -1,5 +1,6 @@
 #pragma once
 #include "engine/generator.h"
+#include "nn/layers/dropout.h"
 #include "nn/module.h"
 #include "ops/fused_linear.h"
 
@@ -23,5 +24,9 @@ class Linear : public Module {
  private:
   int64_t in_, out_;
 };
+
+// A residual branch's end: residual + drop(linear(x)). In eval the dropout is the identity,
+// so the add runs inside the linear's GEMM there.
+Tensor add_residual_branch(const Tensor& residual, const Linear& linear, const Dropout& drop, const Tensor& x);
 
 }  // namespace cortex::nn
