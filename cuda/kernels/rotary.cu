@@ -1,9 +1,8 @@
 // CUDA rotary_kernel: one thread per output element (row, channel), grid-stride, reading
 // strided x, cos and sin. The products and sums use the _rn intrinsics so nvcc cannot
 // contract them into an FMA: f32 results then match the CPU kernel bit for bit.
-#include <cstdlib>
-
 #include "cuda/kernels/launch.cuh"
+#include "cuda/kernels/strided_indexer.cuh"
 #include "ops/kernels.h"
 
 namespace cortex::cuda {
@@ -49,13 +48,6 @@ __global__ void rotary(const T* x, const T* cos, const T* sin, T* out, I rows, I
   }
 }
 
-// Largest element offset a view can reach (strides may be zero, never negative here).
-int64_t max_offset(const Tensor& t) {
-  int64_t off = 0;
-  for (int64_t d = 0; d < t.dim(); ++d) off += (t.size(d) - 1) * std::abs(t.stride(d));
-  return off;
-}
-
 Strides3 strides_of(const Tensor& t) { return {t.strides()[0], t.strides()[1], t.strides()[2]}; }
 
 void cuda_rotary(const Tensor& x, const Tensor& cos, const Tensor& sin, bool inverse, const Tensor& out) {
@@ -63,8 +55,8 @@ void cuda_rotary(const Tensor& x, const Tensor& cos, const Tensor& sin, bool inv
   const int64_t rows = x.size(0) * x.size(1), dh = x.size(2);
   constexpr int64_t kInt32Max = 2147483647;
   // Row-level offsets (i * stride) also stay below the largest offset; + threads for the grid stride.
-  const bool small = rows * dh + int64_t{kThreads} * 65536 < kInt32Max && max_offset(x) < kInt32Max &&
-                     max_offset(cos) < kInt32Max && max_offset(sin) < kInt32Max;
+  const bool small = rows * dh + int64_t{kThreads} * 65536 < kInt32Max && max_extent(x) < kInt32Max &&
+                     max_extent(cos) < kInt32Max && max_extent(sin) < kInt32Max;
   visit_floating(x.dtype(), "rotary", [&](auto tag) {
     using T = typename decltype(tag)::type;
     const unsigned grid = grid_for(rows * dh, kThreads, kThreads);

@@ -52,6 +52,13 @@ int64_t max_extent(const StridedPlan<N>& plan) {
   return worst;
 }
 
+// Largest element offset one view can reach from its first element.
+inline int64_t max_extent(const Tensor& t) {
+  int64_t extent = 0;
+  for (int64_t d = 0; d < t.dim(); ++d) extent += (t.size(d) - 1) * std::llabs(t.stride(d));
+  return extent;
+}
+
 template <size_t N>
 bool fits_int32(const StridedPlan<N>& plan) {
   return max_extent(plan) < std::numeric_limits<int32_t>::max();
