@@ -12,6 +12,7 @@ namespace cortex {
 namespace {
 
 constexpr const char* kOp = "dense_attention";
+constexpr int64_t kInt32Max = 2147483647;  // the kernel's token indices are 32-bit
 
 void check_operands(const Tensor& q, const Tensor& k, const Tensor& v) {
   CORTEX_CHECK(q.defined() && k.defined() && v.defined(), kOp, "undefined q, k or v");
@@ -37,30 +38,77 @@ bool sixteen_byte_rows(const Tensor& t) {
   return reinterpret_cast<uintptr_t>(t.data_ptr()) % 16 == 0;
 }
 
+// cos and sin as the kernel reads them: contiguous [B * L, F] rows; undefined when they are not.
+Tensor angle_rows(const Tensor& angles) {
+  if (angles.dim() == 3 && angles.size(1) == 1)
+    return angles.is_contiguous() ? reshape(angles, {angles.size(0), angles.size(2)}) : Tensor();
+  return angles.dim() == 2 && angles.is_contiguous() ? angles : Tensor();
+}
+
 }  // namespace
 
-bool dense_attention_fused_fits(const Tensor& q, const Tensor& k, const Tensor& v) {
+bool dense_attention_fused_fits(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& cos,
+                                const Tensor& sin) {
   const DType dt = q.dtype();
   const int64_t d = q.size(3);
-  return (dt == DType::bf16 || dt == DType::f16) && (d == 32 || d == 64 || d == 128) && k.size(1) > 0 &&
-         q.numel() > 0 && sixteen_byte_rows(q) && sixteen_byte_rows(k) && sixteen_byte_rows(v) &&
-         dense_attention_shared_bytes(k.size(1), d, static_cast<int64_t>(q.itemsize())) <=
-             kDenseAttentionMaxSharedBytes;
+  const bool operands = (dt == DType::bf16 || dt == DType::f16) && (d == 32 || d == 64 || d == 128) &&
+                        k.size(1) > 0 && q.numel() > 0 && sixteen_byte_rows(q) && sixteen_byte_rows(k) &&
+                        sixteen_byte_rows(v) && q.size(1) < kInt32Max && k.size(1) < kInt32Max;
+  if (!operands || (!cos.defined() && !sin.defined())) return operands;
+  const Tensor c = cos.defined() ? angle_rows(cos) : Tensor(), s = sin.defined() ? angle_rows(sin) : Tensor();
+  if (!c.defined() || !s.defined() || c.shape() != s.shape() || c.dtype() != dt || s.dtype() != dt) return false;
+  const int64_t f = c.size(1);
+  return q.size(1) == k.size(1) && c.size(0) == q.size(0) * q.size(1) && f % 8 == 0 && 2 * f <= d &&
+         reinterpret_cast<uintptr_t>(c.data_ptr()) % 16 == 0 && reinterpret_cast<uintptr_t>(s.data_ptr()) % 16 == 0;
 }
+
+namespace {
+
+double scale_or_default(double scale, const Tensor& q) {
+  return scale > 0 ? scale : 1.0 / std::sqrt(static_cast<double>(q.size(3)));
+}
+
+bool records_grad(const Tensor& q, const Tensor& k, const Tensor& v) {
+  return grad_enabled() && (q.requires_grad() || k.requires_grad() || v.requires_grad());
+}
+
+}  // namespace
 
 Tensor dense_attention(const Tensor& q, const Tensor& k, const Tensor& v, double scale) {
   check_operands(q, k, v);
-  const double s = scale > 0 ? scale : 1.0 / std::sqrt(static_cast<double>(q.size(3)));
-  const bool records_grad = grad_enabled() && (q.requires_grad() || k.requires_grad() || v.requires_grad());
-  if (!records_grad && dense_attention_kernel().has(q.device().type) && dense_attention_fused_fits(q, k, v)) {
+  const double s = scale_or_default(scale, q);
+  if (!records_grad(q, k, v) && dense_attention_kernel().has(q.device().type) && dense_attention_fused_fits(q, k, v)) {
     Tensor out = empty(q.shape(), q.dtype(), q.device());
-    dense_attention_kernel().get(q.device())(q, k, v, s, out);
+    dense_attention_kernel().get(q.device())(q, k, v, Tensor(), Tensor(), s, out);
     return out;
   }
   const std::vector<int64_t> head_major{0, 2, 1, 3};
   const Tensor a = scaled_dot_product_attention(permute(q, head_major), permute(k, head_major),
                                                 permute(v, head_major), Tensor(), s);
   return permute(a, head_major);
+}
+
+Tensor rotary_dense_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& cos, const Tensor& sin,
+                              double scale) {
+  check_operands(q, k, v);
+  const int64_t b = q.size(0), l = q.size(1), h = q.size(2), d = q.size(3);
+  CORTEX_CHECK(k.size(1) == l, "rotary_dense_attention", "is self-attention: q and k need the same tokens, got q ",
+               q.describe(), ", k ", k.describe());
+  CORTEX_CHECK(cos.defined() && sin.defined() && (cos.dim() == 2 || (cos.dim() == 3 && cos.size(1) == 1)) &&
+                   cos.shape() == sin.shape() && cos.size(0) == b * l,
+               "rotary_dense_attention", "cos and sin must be [B * L, 1, F] or [B * L, F] with B * L = ", b * l,
+               ", got cos ", describe(cos), ", sin ", describe(sin));
+  const double s = scale_or_default(scale, q);
+  if (!records_grad(q, k, v) && dense_attention_kernel().has(q.device().type) &&
+      dense_attention_fused_fits(q, k, v, cos, sin)) {
+    Tensor out = empty(q.shape(), q.dtype(), q.device());
+    dense_attention_kernel().get(q.device())(q, k, v, angle_rows(cos), angle_rows(sin), s, out);
+    return out;
+  }
+  const int64_t f = cos.size(-1);
+  const Tensor c = reshape(cos, {b * l, 1, f}), sn = reshape(sin, {b * l, 1, f});
+  auto rotated = [&](const Tensor& x) { return reshape(rotary(reshape(x, {b * l, h, d}), c, sn), {b, l, h, d}); };
+  return dense_attention(rotated(q), rotated(k), v, s);
 }
 
 }  // namespace cortex

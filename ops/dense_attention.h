@@ -14,45 +14,42 @@
 
 namespace cortex {
 
-// out = softmax(q k^T * scale) v per sample and head, written contiguous [B, Lq, H, D].
+// out = softmax(q k^T * scale) v per sample and head, written contiguous [B, Lq, H, D]. With
+// cos and sin defined (contiguous [B * L, F], Lq = Lk = L), q and k are first rotated as
+// rotary(x, cos, sin) rotates them (channel pairs (i, F + i), each rotated value rounded to
+// the dtype), by the angles of their own token, inside the kernel.
 // Preconditions (checked by the op, rechecked by the kernel): bf16 or f16; D one of 32, 64,
 // 128; the last dim contiguous; every other stride and each data pointer a multiple of 16
-// bytes; dense_attention_shared_bytes(Lk, D, itemsize) within the device's 227 KiB.
-CORTEX_KERNEL_TABLE(dense_attention_kernel, void(const Tensor& q, const Tensor& k, const Tensor& v, double scale,
-                                                 const Tensor& out));
+// bytes; fewer than 2^31 tokens; with angles, F a multiple of 8 with 2F <= D.
+CORTEX_KERNEL_TABLE(dense_attention_kernel, void(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& cos,
+                                                 const Tensor& sin, double scale, const Tensor& out));
 
-// Queries per thread block of the CUDA kernel: 128 (8 warps of 16 rows) where that block's
-// shared memory fits, else 64 (4 warps).
+// The CUDA kernel's thread block: 64 queries (4 warps of 16 rows), keys and values streamed
+// through shared memory 64 at a time, two tiles in flight.
 constexpr int64_t kDenseAttentionQueryTile = 64;
-constexpr int64_t kDenseAttentionWideQueryTile = 128;
-constexpr int64_t kDenseAttentionMaxSharedBytes = 227 * 1024;
+constexpr int64_t kDenseAttentionKeyTile = 64;
 
-// Keys rounded up to the tensor-core tile.
-inline int64_t dense_attention_padded_keys(int64_t lk) { return (lk + 15) / 16 * 16; }
-
-// Shared-memory rows are padded by 16 bytes so that consecutive rows of an MMA tile start in
-// different banks (unpadded 128-byte rows put all 16 rows of a tile load on the same banks).
-inline int64_t dense_attention_tile_pitch(int64_t d, int64_t itemsize) { return d + 16 / itemsize; }
-
-// f32 words per query row of a block's scratch (its scores, later its output row), padded.
-inline int64_t dense_attention_row_words(int64_t lk, int64_t d) {
-  const int64_t keys = dense_attention_padded_keys(lk);
-  return (keys > d ? keys : d) + 4;
+// Shared memory of one block: its queries and two stages of a K and a V tile, in rows padded
+// by 16 bytes so that the 8 rows of an ldmatrix start in different banks, and with angles
+// their cos and sin rows (F each). Independent of the key count, so any Lk fits.
+inline int64_t dense_attention_shared_bytes(int64_t d, int64_t itemsize, int64_t angle_freqs = 0) {
+  const int64_t pitch = d + 16 / itemsize;
+  const int64_t tiles = (kDenseAttentionQueryTile + 4 * kDenseAttentionKeyTile) * pitch * itemsize;
+  return tiles + (kDenseAttentionQueryTile + 2 * kDenseAttentionKeyTile) * 2 * angle_freqs * itemsize;
 }
 
-// Shared memory of one block: K and V tiles of every key, the block's queries, and one f32
-// scratch row per query (scores, then the probabilities written over them in place, then
-// the output row before it is normalised).
-inline int64_t dense_attention_shared_bytes(int64_t lk, int64_t d, int64_t itemsize,
-                                            int64_t query_tile = kDenseAttentionQueryTile) {
-  const int64_t keys = dense_attention_padded_keys(lk), pitch = dense_attention_tile_pitch(d, itemsize);
-  return (2 * keys + query_tile) * pitch * itemsize + query_tile * dense_attention_row_words(lk, d) * 4;
-}
-
-// Whether q, k and v meet the fused kernel's preconditions above (any device).
-bool dense_attention_fused_fits(const Tensor& q, const Tensor& k, const Tensor& v);
+// Whether q, k and v (and, where defined, cos and sin) meet the fused kernel's preconditions
+// above (any device).
+bool dense_attention_fused_fits(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& cos = Tensor(),
+                                const Tensor& sin = Tensor());
 
 // scale <= 0 means 1 / sqrt(D).
 Tensor dense_attention(const Tensor& q, const Tensor& k, const Tensor& v, double scale = 0);
+
+// dense_attention(rotary(q), rotary(k), v) for self-attention: q, k, v [B, L, H, D], cos and
+// sin [B * L, 1, F] or [B * L, F] (as nn::RotaryAngles holds them), the angles of each token.
+// The fused kernel rotates q and k as it stages them, saving a rotary pass over both.
+Tensor rotary_dense_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& cos, const Tensor& sin,
+                              double scale = 0);
 
 }  // namespace cortex

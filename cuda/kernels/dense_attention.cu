@@ -1,39 +1,50 @@
-// CUDA dense_attention_kernel: equal-length attention on tensor cores (WMMA, bf16/f16 in,
-// f32 accumulate), reading q, k and v in their token-major strided layout.
+// CUDA dense_attention_kernel: equal-length attention on tensor cores (mma.sync, bf16/f16 in,
+// f32 accumulate), reading q, k and v in their token-major strided layout, flash-style.
 //
-// Grid: x = tile of 128 (or 64) queries, y = head, z = sample; one warp per 16 query rows. The
-// block stages every key and value of its (sample, head) and its queries in shared memory,
-// each warp computes its 16 x Lk score rows with MMAs into an f32 scratch row per query,
-// takes an exact softmax per row (the whole row is on chip, so no online rescaling), writes
-// the probabilities over the scores in place as bf16/f16, multiplies them by V with MMAs and
-// normalises the output rows by the softmax sums. Keys are padded to a multiple of 16 with
-// zero rows whose probabilities are zero; query rows past Lq are computed on zeros and never
-// written. Shared memory per block: ops/dense_attention.h's dense_attention_shared_bytes.
+// Grid: x = tile of 64 queries, y = head, z = sample; four warps of 16 query rows each. The
+// block copies its queries and then the keys and values of its (sample, head) 64 at a time
+// into shared memory with cp.async, two key tiles in flight, so the copy of tile t + 1
+// overlaps the MMAs on tile t. Each warp keeps its 16 x 64 scores, its running row maxima and
+// sums and its 16 x D output in registers: scores are rescaled online (exp2 of the max's
+// change) and turned into the A operand of P V without a trip through shared memory
+// (mma_tiles.cuh). Key rows past Lk are zero-filled and masked to -inf; query rows past Lq are
+// computed on zeros and never written. With rotary angles, each staged query and key tile is
+// rotated in place in shared memory (the cos and sin rows of its tokens come with it), with
+// the rounding of the rotary kernel. Shared memory per block: dense_attention_shared_bytes
+// (45 KiB for D = 64, 53 KiB with angles), so several blocks share an SM.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
-#include <mma.h>
 
 #include <atomic>
 #include <cmath>
 
 #include "cuda/kernels/launch.cuh"
+#include "cuda/kernels/mma_tiles.cuh"
 #include "ops/dense_attention.h"
 
 namespace cortex::cuda {
 namespace {
 
-namespace wmma = nvcuda::wmma;
-
-constexpr int kWarpRows = 16;  // query rows per warp: one MMA tile
-// Scores each lane holds while it normalises a row: enough for any key count whose tiles fit
-// in shared memory (at most 592 keys, for D = 32).
-constexpr int kKeysPerLane = 20;
+constexpr int kWarpRows = 16;  // query rows per warp: one MMA tile's M
+constexpr int kQueryTile = static_cast<int>(kDenseAttentionQueryTile);
+constexpr int kKeyTile = static_cast<int>(kDenseAttentionKeyTile);
+constexpr int kWarps = kQueryTile / kWarpRows;
+constexpr int kThreads = kWarps * 32;
 
 struct Operand {
   const void* data;
   int64_t sample, token, head;  // strides in elements; the head dim is contiguous
 };
 
+// cos and sin rows [B * L, freqs] of every token, or null.
+struct Angles {
+  const void* cos;
+  const void* sin;
+  int freqs;
+};
+
+__device__ __forceinline__ float to_float(__nv_bfloat16 x) { return __bfloat162float(x); }
+__device__ __forceinline__ float to_float(__half x) { return __half2float(x); }
 template <typename T>
 __device__ __forceinline__ T from_float(float x);
 template <>
@@ -45,188 +56,271 @@ __device__ __forceinline__ __half from_float<__half>(float x) {
   return __float2half_rn(x);
 }
 
-// Copies `rows` rows of D elements (rows past `valid` as zeros) of one (sample, head) into
-// shared memory rows of kPitch elements, 16 bytes per load. Each thread issues kLoadsInFlight loads before
-// storing any: with one block per SM, a load-store loop would leave the block waiting on one
-// memory latency per 2 KB.
-constexpr int kLoadsInFlight = 8;
-
-template <typename T, int D, int Threads>
-__device__ __forceinline__ void stage_rows(T* dst, const Operand& src, int64_t sample, int64_t head, int64_t first,
-                                           int rows, int64_t valid) {
+// Starts the copy of `Rows` rows of D elements of one (sample, head), from token `first` on, into
+// shared rows of `pitch` elements; rows at or past `valid` become zeros.
+template <typename T, int D, int Rows>
+__device__ __forceinline__ void stage_rows_async(T* dst, const Operand& src, int64_t sample, int64_t head, int first,
+                                                 int valid) {
   constexpr int kVec = 16 / sizeof(T), kVecsPerRow = D / kVec, kPitch = D + kVec;
   const T* base = static_cast<const T*>(src.data) + sample * src.sample + head * src.head;
-  const int total = rows * kVecsPerRow;
-  for (int start = threadIdx.x; start < total; start += Threads * kLoadsInFlight) {
-    uint4 words[kLoadsInFlight];
+  constexpr int kTotal = Rows * kVecsPerRow;
 #pragma unroll
-    for (int u = 0; u < kLoadsInFlight; ++u) {
-      const int i = start + u * Threads, r = i / kVecsPerRow, c = (i % kVecsPerRow) * kVec;
-      words[u] = make_uint4(0, 0, 0, 0);
-      if (i < total && first + r < valid)
-        words[u] = __ldg(reinterpret_cast<const uint4*>(base + (first + r) * src.token + c));
-    }
-#pragma unroll
-    for (int u = 0; u < kLoadsInFlight; ++u) {
-      const int i = start + u * Threads;
-      if (i < total) *reinterpret_cast<uint4*>(dst + (i / kVecsPerRow) * kPitch + (i % kVecsPerRow) * kVec) = words[u];
-    }
+  for (int u = 0; u < (kTotal + kThreads - 1) / kThreads; ++u) {
+    const int i = static_cast<int>(threadIdx.x) + u * kThreads;
+    if (kTotal % kThreads != 0 && i >= kTotal) break;
+    const int r = i / kVecsPerRow, c = (i % kVecsPerRow) * kVec;
+    const bool inside = first + r < valid;
+    const T* from = inside ? base + static_cast<int64_t>(first + r) * src.token + c : base;
+    mma::copy_async_16(dst + r * kPitch + c, from, inside);
   }
 }
 
-template <typename T, int D, int Warps>
-__global__ void __launch_bounds__(Warps * 32)
-    dense_attention_wmma(Operand q, Operand k, Operand v, T* out, int heads, int lq, int lk, int keys, int row_words,
-                         float scale_log2) {
+// Starts the copy of the cos and sin rows of `Rows` tokens (zeros past `valid`) into [Rows, freqs] each.
+template <typename T, int Rows>
+__device__ __forceinline__ void stage_angles_async(T* cos_dst, T* sin_dst, const Angles& angles, int64_t first,
+                                                   int rows_left) {
+  constexpr int kVec = 16 / sizeof(T);
+  const int vecs_per_row = angles.freqs / kVec, total = Rows * vecs_per_row;
+  for (int i = threadIdx.x; i < total; i += kThreads) {
+    const int r = i / vecs_per_row, c = (i % vecs_per_row) * kVec;
+    const bool inside = r < rows_left;
+    const int64_t offset = inside ? (first + r) * angles.freqs + c : 0;
+    mma::copy_async_16(cos_dst + r * angles.freqs + c, static_cast<const T*>(angles.cos) + offset, inside);
+    mma::copy_async_16(sin_dst + r * angles.freqs + c, static_cast<const T*>(angles.sin) + offset, inside);
+  }
+}
+
+// Rotates the channel pairs (j, freqs + j) of `Rows` staged rows in place, rounding as the rotary
+// kernel does (each product rounded, then the sum); zero rows stay zero.
+template <typename T, int D, int Rows>
+__device__ __forceinline__ void rotate_rows(T* tile, const T* cos, const T* sin, int freqs) {
+  constexpr int kPitch = D + 16 / static_cast<int>(sizeof(T));
+  for (int i = threadIdx.x; i < Rows * freqs; i += kThreads) {
+    const int r = i / freqs, j = i % freqs;
+    T* row = tile + r * kPitch;
+    const float x1 = to_float(row[j]), x2 = to_float(row[freqs + j]);
+    const float c = to_float(cos[r * freqs + j]), s = to_float(sin[r * freqs + j]);
+    row[j] = from_float<T>(__fadd_rn(__fmul_rn(x1, c), -__fmul_rn(x2, s)));
+    row[freqs + j] = from_float<T>(__fadd_rn(__fmul_rn(x2, c), __fmul_rn(x1, s)));
+  }
+}
+
+template <typename T, int D, bool Rotate>
+__global__ void __launch_bounds__(kThreads)
+    dense_attention_flash(Operand q, Operand k, Operand v, Angles angles, T* out, int heads, int lq, int lk,
+                          float scale_log2) {
   extern __shared__ __align__(128) unsigned char shared[];
-  constexpr int kTile = Warps * kWarpRows, kThreads = Warps * 32, kPitch = D + 16 / sizeof(T);
-  T* k_tile = reinterpret_cast<T*>(shared);  // [keys, kPitch]
-  T* v_tile = k_tile + keys * kPitch;        // [keys, kPitch]
-  T* q_tile = v_tile + keys * kPitch;        // [kTile, kPitch]
-  float* scratch = reinterpret_cast<float*>(q_tile + kTile * kPitch);  // [kTile, row_words]
+  constexpr int kPitch = D + 16 / static_cast<int>(sizeof(T));  // padded rows: ldmatrix rows hit distinct banks
+  constexpr int kStage = 2 * kKeyTile * kPitch;                   // one K tile and one V tile
+  T* q_tile = reinterpret_cast<T*>(shared);                       // [kQueryTile, kPitch]
+  T* stages = q_tile + kQueryTile * kPitch;                       // [2][K, V][kKeyTile, kPitch]
+  // With angles: the queries' cos and sin rows, then each stage's keys' cos and sin rows.
+  const int freqs = Rotate ? angles.freqs : 0;
+  T* q_cos = stages + 2 * kStage;
+  T* q_sin = q_cos + kQueryTile * freqs;
+  T* k_angles = q_sin + kQueryTile * freqs;  // [2][cos, sin][kKeyTile, freqs]
 
-  const int64_t sample = blockIdx.z, head = blockIdx.y, q0 = static_cast<int64_t>(blockIdx.x) * kTile;
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  stage_rows<T, D, kThreads>(k_tile, k, sample, head, 0, keys, lk);
-  stage_rows<T, D, kThreads>(v_tile, v, sample, head, 0, keys, lk);
-  stage_rows<T, D, kThreads>(q_tile, q, sample, head, q0, kTile, lq);
-  __syncthreads();
+  const int64_t sample = blockIdx.z, head = blockIdx.y;
+  const int q0 = static_cast<int>(blockIdx.x) * kQueryTile;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, quad = lane % 4;
+  const int tiles = (lk + kKeyTile - 1) / kKeyTile;
 
-  // Scores: this warp's 16 query rows against every key.
-  float* rows = scratch + warp * kWarpRows * row_words;
-  wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> q_frag[D / 16];
+  stage_rows_async<T, D, kQueryTile>(q_tile, q, sample, head, q0, lq);
+  stage_rows_async<T, D, kKeyTile>(stages, k, sample, head, 0, lk);
+  stage_rows_async<T, D, kKeyTile>(stages + kKeyTile * kPitch, v, sample, head, 0, lk);
+  if (Rotate) {  // Lq = Lk: query and key token i share row sample * Lk + i of the angles
+    stage_angles_async<T, kQueryTile>(q_cos, q_sin, angles, sample * lk + q0, lq - q0);
+    stage_angles_async<T, kKeyTile>(k_angles, k_angles + kKeyTile * freqs, angles, sample * lk, lk);
+  }
+  mma::copy_async_commit();
+
+  uint32_t q_frag[D / 16][4];
+  float o[D / 8][4];
 #pragma unroll
-  for (int kk = 0; kk < D / 16; ++kk) wmma::load_matrix_sync(q_frag[kk], q_tile + warp * kWarpRows * kPitch + kk * 16, kPitch);
-  for (int n0 = 0; n0 < keys; n0 += 16) {
-    wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-    wmma::fill_fragment(acc, 0.0f);
+  for (int n = 0; n < D / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
+  // This lane's two rows (group and group + 8): running max (base 2, scaled) and its partial sum.
+  float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.0f, 0.0f};
+
+  for (int t = 0; t < tiles; ++t) {
+    if (t + 1 < tiles) {
+      T* next = stages + ((t + 1) & 1) * kStage;
+      stage_rows_async<T, D, kKeyTile>(next, k, sample, head, (t + 1) * kKeyTile, lk);
+      stage_rows_async<T, D, kKeyTile>(next + kKeyTile * kPitch, v, sample, head, (t + 1) * kKeyTile, lk);
+      if (Rotate) {
+        T* next_angles = k_angles + ((t + 1) & 1) * 2 * kKeyTile * freqs;
+        stage_angles_async<T, kKeyTile>(next_angles, next_angles + kKeyTile * freqs, angles,
+                                        sample * lk + (t + 1) * kKeyTile, lk - (t + 1) * kKeyTile);
+      }
+      mma::copy_async_commit();
+      mma::copy_async_wait<1>();
+    } else {
+      mma::copy_async_wait<0>();
+    }
+    __syncthreads();
+    if (Rotate) {
+      const T* tile_angles = k_angles + (t & 1) * 2 * kKeyTile * freqs;
+      rotate_rows<T, D, kKeyTile>(stages + (t & 1) * kStage, tile_angles, tile_angles + kKeyTile * freqs, freqs);
+      if (t == 0) rotate_rows<T, D, kQueryTile>(q_tile, q_cos, q_sin, freqs);
+      __syncthreads();
+    }
+    if (t == 0) {
+#pragma unroll
+      for (int kk = 0; kk < D / 16; ++kk)
+        mma::load_matrix_x4(q_frag[kk], q_tile + (warp * kWarpRows + lane % 16) * kPitch + kk * 16 + (lane / 16) * 8);
+    }
+    const T* k_tile = stages + (t & 1) * kStage;
+    const T* v_tile = k_tile + kKeyTile * kPitch;
+
+    // S = Q K^T for this warp's 16 rows and the tile's 64 keys; n-tile j holds keys 8j..8j+7.
+    float s[kKeyTile / 8][4];
+#pragma unroll
+    for (int j = 0; j < kKeyTile / 8; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.0f;
 #pragma unroll
     for (int kk = 0; kk < D / 16; ++kk) {
-      wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> k_frag;  // K^T: key n at column n
-      wmma::load_matrix_sync(k_frag, k_tile + n0 * kPitch + kk * 16, kPitch);
-      wmma::mma_sync(acc, q_frag[kk], k_frag, acc);
+#pragma unroll
+      for (int j = 0; j < kKeyTile / 8; j += 2) {
+        uint32_t b[4];  // b[0], b[1]: keys 8j.., b[2], b[3]: keys 8j + 8..
+        mma::load_matrix_x4(b, k_tile + (8 * j + lane % 8 + (lane / 16) * 8) * kPitch + kk * 16 + ((lane / 8) % 2) * 8);
+        mma::mma_16816(s[j], q_frag[kk], b[0], b[1], static_cast<T*>(nullptr));
+        mma::mma_16816(s[j + 1], q_frag[kk], b[2], b[3], static_cast<T*>(nullptr));
+      }
     }
-    wmma::store_matrix_sync(rows + n0, acc, row_words, wmma::mem_row_major);
-  }
-  __syncwarp();
 
-  // Softmax per row in base 2; probabilities overwrite the row's scores as T.
-  float inverse_sum = 0.0f;  // lane r keeps row r's
-  for (int r = 0; r < kWarpRows; ++r) {
-    float* row = rows + r * row_words;
-    float x[kKeysPerLane];
-    float m = -INFINITY;
+    // Online softmax in base 2: mask keys past Lk, update the row maxima (a quad shares a row),
+    // rescale what was accumulated under the old maxima, exponentiate.
+    const int key0 = t * kKeyTile;
+    const bool partial = key0 + kKeyTile > lk;
+    float tile_max[2] = {-INFINITY, -INFINITY};
 #pragma unroll
-    for (int i = 0; i < kKeysPerLane; ++i) {
-      const int j = lane + 32 * i;
-      x[i] = j < lk ? row[j] * scale_log2 : -INFINITY;
-      m = fmaxf(m, x[i]);
+    for (int j = 0; j < kKeyTile / 8; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        float x = s[j][e] * scale_log2;
+        if (partial && key0 + 8 * j + 2 * quad + (e & 1) >= lk) x = -INFINITY;
+        s[j][e] = x;
+        tile_max[e / 2] = fmaxf(tile_max[e / 2], x);
+      }
+    float correction[2];
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 1));
+      tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 2));
+      const float new_max = fmaxf(row_max[r], tile_max[r]);  // finite: every tile has a key below Lk
+      correction[r] = exp2f(row_max[r] - new_max);
+      row_max[r] = new_max;
+      row_sum[r] *= correction[r];
     }
 #pragma unroll
-    for (int o = 16; o > 0; o /= 2) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
-    float sum = 0.0f;
+    for (int j = 0; j < kKeyTile / 8; ++j)
 #pragma unroll
-    for (int i = 0; i < kKeysPerLane; ++i) {
-      x[i] = lane + 32 * i < lk ? exp2f(x[i] - m) : 0.0f;
-      sum += x[i];
+      for (int e = 0; e < 4; ++e) {
+        s[j][e] = exp2f(s[j][e] - row_max[e / 2]);
+        row_sum[e / 2] += s[j][e];
+      }
+#pragma unroll
+    for (int n = 0; n < D / 8; ++n) {
+      o[n][0] *= correction[0];
+      o[n][1] *= correction[0];
+      o[n][2] *= correction[1];
+      o[n][3] *= correction[1];
     }
-#pragma unroll
-    for (int o = 16; o > 0; o /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, o);
-    __syncwarp();  // every lane has read the row before any overwrites it
-    T* probs = reinterpret_cast<T*>(row);
-#pragma unroll
-    for (int i = 0; i < kKeysPerLane; ++i)
-      if (lane + 32 * i < keys) probs[lane + 32 * i] = from_float<T>(x[i]);
-    if (lane == r) inverse_sum = 1.0f / sum;
-  }
-  __syncwarp();
 
-  // Output rows: probabilities (row stride 2 * row_words elements of T) times V.
-  wmma::fragment<wmma::accumulator, 16, 16, 16, float> o_frag[D / 16];
+    // O += P V: the probabilities of n-tiles 2 step and 2 step + 1 are the A operand of k-step `step`.
 #pragma unroll
-  for (int n = 0; n < D / 16; ++n) wmma::fill_fragment(o_frag[n], 0.0f);
-  const T* probs = reinterpret_cast<const T*>(rows);
-  for (int k0 = 0; k0 < keys; k0 += 16) {
-    wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> p_frag;
-    wmma::load_matrix_sync(p_frag, probs + k0, 2 * row_words);
+    for (int step = 0; step < kKeyTile / 16; ++step) {
+      const uint32_t p[4] = {mma::pack(s[2 * step][0], s[2 * step][1], static_cast<T*>(nullptr)),
+                             mma::pack(s[2 * step][2], s[2 * step][3], static_cast<T*>(nullptr)),
+                             mma::pack(s[2 * step + 1][0], s[2 * step + 1][1], static_cast<T*>(nullptr)),
+                             mma::pack(s[2 * step + 1][2], s[2 * step + 1][3], static_cast<T*>(nullptr))};
 #pragma unroll
-    for (int n = 0; n < D / 16; ++n) {
-      wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> v_frag;
-      wmma::load_matrix_sync(v_frag, v_tile + k0 * kPitch + n * 16, kPitch);
-      wmma::mma_sync(o_frag[n], p_frag, v_frag, o_frag[n]);
+      for (int n = 0; n < D / 8; n += 2) {
+        uint32_t b[4];  // b[0], b[1]: columns 8n.., b[2], b[3]: columns 8n + 8..
+        mma::load_matrix_x4_transposed(
+            b, v_tile + (16 * step + lane % 8 + ((lane / 8) % 2) * 8) * kPitch + 8 * n + (lane / 16) * 8);
+        mma::mma_16816(o[n], p, b[0], b[1], static_cast<T*>(nullptr));
+        mma::mma_16816(o[n + 1], p, b[2], b[3], static_cast<T*>(nullptr));
+      }
     }
+    __syncthreads();  // every warp is done with this stage before tile t + 2 is copied over it
   }
-  __syncwarp();  // every lane is done reading probabilities before the rows are reused
-#pragma unroll
-  for (int n = 0; n < D / 16; ++n) wmma::store_matrix_sync(rows + n * 16, o_frag[n], row_words, wmma::mem_row_major);
-  __syncwarp();
 
-  // Normalise and write [B, Lq, H, D]; the trip count is the same for every lane (shuffles).
-  for (int e = lane; e < kWarpRows * D; e += 32) {
-    const int r = e / D, c = e % D;
-    const float inv = __shfl_sync(0xffffffffu, inverse_sum, r);
-    const int64_t query = q0 + warp * kWarpRows + r;
-    if (query < lq) out[((sample * lq + query) * heads + head) * D + c] = from_float<T>(rows[r * row_words + c] * inv);
+  // Normalise by the row sums (the quad's partial sums added up) and write [B, Lq, H, D].
+  const int group = lane / 4;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    float sum = row_sum[r];
+    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+    const float inverse = 1.0f / sum;
+    const int query = q0 + warp * kWarpRows + group + 8 * r;
+    if (query >= lq) continue;
+    T* row = out + ((sample * lq + query) * heads + head) * D;
+#pragma unroll
+    for (int n = 0; n < D / 8; ++n)
+      *reinterpret_cast<uint32_t*>(row + 8 * n + 2 * quad) =
+          mma::pack(o[n][2 * r] * inverse, o[n][2 * r + 1] * inverse, static_cast<T*>(nullptr));
   }
 }
 
 Operand operand_of(const Tensor& t) { return {t.data_ptr(), t.stride(0), t.stride(1), t.stride(2)}; }
 
-template <typename T, int D, int Warps>
-void launch_tile(const Tensor& q, const Tensor& k, const Tensor& v, double scale, const Tensor& out) {
-  const int64_t batch = q.size(0), lq = q.size(1), heads = q.size(2), lk = k.size(1), tile = Warps * kWarpRows;
-  const int64_t bytes = dense_attention_shared_bytes(lk, D, sizeof(T), tile);
-  auto* kernel = dense_attention_wmma<T, D, Warps>;
-  // Opting in to more than 48 KiB of dynamic shared memory, once per device and instantiation.
+template <typename T, int D, bool Rotate>
+void launch(const Tensor& q, const Tensor& k, const Tensor& v, const Angles& angles, double scale,
+            const Tensor& out) {
+  const int64_t batch = q.size(0), lq = q.size(1), heads = q.size(2), lk = k.size(1);
+  const int64_t bytes = dense_attention_shared_bytes(D, sizeof(T), angles.freqs);
+  auto* kernel = dense_attention_flash<T, D, Rotate>;
+  // Opting in to more than 48 KiB of dynamic shared memory (the largest any launch of this
+  // instantiation needs: D = 128 with F = D / 2), once per device and instantiation.
   static std::atomic<uint64_t> opted_in{0};
   const uint64_t bit = uint64_t{1} << (current_device() % 64);
   if (!(opted_in.load() & bit)) {
-    CORTEX_CUDA_CHECK(
-        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kDenseAttentionMaxSharedBytes));
+    const int most = static_cast<int>(dense_attention_shared_bytes(D, sizeof(T), Rotate ? D / 2 : 0));
+    CORTEX_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, most));
     opted_in.fetch_or(bit);
   }
-  const dim3 grid(static_cast<unsigned>(ceil_div(lq, tile)), static_cast<unsigned>(heads),
+  const dim3 grid(static_cast<unsigned>(ceil_div(lq, kQueryTile)), static_cast<unsigned>(heads),
                   static_cast<unsigned>(batch));
-  kernel<<<grid, Warps * 32, bytes, current_stream()>>>(
-      operand_of(q), operand_of(k), operand_of(v), static_cast<T*>(out.data_ptr()), static_cast<int>(heads),
-      static_cast<int>(lq), static_cast<int>(lk), static_cast<int>(dense_attention_padded_keys(lk)),
-      static_cast<int>(dense_attention_row_words(lk, D)), static_cast<float>(scale * 1.4426950408889634));
+  kernel<<<grid, kThreads, bytes, current_stream()>>>(operand_of(q), operand_of(k), operand_of(v), angles,
+                                                      static_cast<T*>(out.data_ptr()), static_cast<int>(heads),
+                                                      static_cast<int>(lq), static_cast<int>(lk),
+                                                      static_cast<float>(scale * 1.4426950408889634));
   CORTEX_CUDA_CHECK_LAUNCH("dense_attention");
 }
 
-// 8 warps share one staging of K and V where their scratch fits (and the queries need it).
-template <typename T, int D>
-void launch(const Tensor& q, const Tensor& k, const Tensor& v, double scale, const Tensor& out) {
-  const bool wide = q.size(1) > kDenseAttentionQueryTile &&
-                    dense_attention_shared_bytes(k.size(1), D, sizeof(T), kDenseAttentionWideQueryTile) <=
-                        kDenseAttentionMaxSharedBytes;
-  if (wide) launch_tile<T, D, kDenseAttentionWideQueryTile / kWarpRows>(q, k, v, scale, out);
-  else launch_tile<T, D, kDenseAttentionQueryTile / kWarpRows>(q, k, v, scale, out);
-}
-
-template <typename T>
-void launch_for_head_dim(const Tensor& q, const Tensor& k, const Tensor& v, double scale, const Tensor& out) {
+template <typename T, bool Rotate>
+void launch_for_head_dim(const Tensor& q, const Tensor& k, const Tensor& v, const Angles& angles, double scale,
+                         const Tensor& out) {
   switch (q.size(3)) {
-    case 32: return launch<T, 32>(q, k, v, scale, out);
-    case 64: return launch<T, 64>(q, k, v, scale, out);
-    case 128: return launch<T, 128>(q, k, v, scale, out);
+    case 32: return launch<T, 32, Rotate>(q, k, v, angles, scale, out);
+    case 64: return launch<T, 64, Rotate>(q, k, v, angles, scale, out);
+    case 128: return launch<T, 128, Rotate>(q, k, v, angles, scale, out);
   }
 }
 
-void cuda_dense_attention(const Tensor& q, const Tensor& k, const Tensor& v, double scale, const Tensor& out) {
-  CORTEX_CHECK(dense_attention_fused_fits(q, k, v), "dense_attention",
-               "the CUDA kernel needs bf16/f16, head dim 32, 64 or 128, 16-byte aligned rows and keys whose tiles fit "
-               "in shared memory; got q ",
-               q.describe(), ", k ", k.describe(), ", v ", v.describe());
+template <typename T>
+void launch_for_dtype(const Tensor& q, const Tensor& k, const Tensor& v, const Angles& angles, double scale,
+                      const Tensor& out) {
+  if (angles.freqs > 0) launch_for_head_dim<T, true>(q, k, v, angles, scale, out);
+  else launch_for_head_dim<T, false>(q, k, v, angles, scale, out);
+}
+
+void cuda_dense_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& cos, const Tensor& sin,
+                          double scale, const Tensor& out) {
+  CORTEX_CHECK(dense_attention_fused_fits(q, k, v, cos, sin), "dense_attention",
+               "the CUDA kernel needs bf16/f16, head dim 32, 64 or 128, 16-byte aligned rows, fewer than 2^31 tokens "
+               "and angles (if any) as contiguous [B * L, F] rows with F a multiple of 8, 2F <= D; got q ",
+               q.describe(), ", k ", k.describe(), ", v ", v.describe(), ", cos ", describe(cos), ", sin ",
+               describe(sin));
   CORTEX_CHECK(out.is_contiguous() && out.shape() == q.shape() && out.dtype() == q.dtype(), "dense_attention",
                "out must be contiguous like q ", q.describe(), ", got ", out.describe());
-  CORTEX_CHECK(dense_attention_padded_keys(k.size(1)) <= 32 * kKeysPerLane, "dense_attention", "at most ",
-               32 * kKeysPerLane, " keys, got k ", k.describe());
   CORTEX_CHECK(q.size(0) <= 65535 && q.size(2) <= 65535, "dense_attention", "at most 65535 samples and heads, got q ",
                q.describe());
   DeviceScope scope(out);
-  if (q.dtype() == DType::bf16) launch_for_head_dim<__nv_bfloat16>(q, k, v, scale, out);
-  else launch_for_head_dim<__half>(q, k, v, scale, out);
+  const Angles angles{cos.defined() ? cos.data_ptr() : nullptr, sin.defined() ? sin.data_ptr() : nullptr,
+                      cos.defined() ? static_cast<int>(cos.size(-1)) : 0};
+  if (q.dtype() == DType::bf16) launch_for_dtype<__nv_bfloat16>(q, k, v, angles, scale, out);
+  else launch_for_dtype<__half>(q, k, v, angles, scale, out);
 }
 
 }  // namespace

@@ -23,13 +23,13 @@ Tensor LatentBlock::forward(const Tensor& x, const RotaryAngles& latent_angles) 
   const int64_t b = x.size(0), l = x.size(1), d = x.size(2);
   const int64_t head_dim = d / heads_;
   const Tensor h = qkv->forward(reshape(norm->forward(x), {b * l, d}));
-  // q and k rotated in one call (the angles are per latent, shared by every head).
-  const Tensor qk = rotate(split_heads(narrow(h, 1, 0, 2 * d), 2 * heads_), latent_angles);
-  // [B * L, H, Dh] -> [B, L, H, Dh]: free views, every sample has L latents.
-  auto by_sample = [&](const Tensor& t) { return reshape(t, {b, l, heads_, head_dim}); };
-  const Tensor q = by_sample(narrow(qk, 1, 0, heads_)), k = by_sample(narrow(qk, 1, heads_, heads_));
-  const Tensor v = by_sample(split_heads(narrow(h, 1, 2 * d, d), heads_));
-  const Tensor merged = reshape(dense_attention(q, k, v), {b * l, d});
+  // q, k and v as [B, L, H, Dh] views of the packed projection (every sample has L latents); q and
+  // k are rotated by their latents' angles inside the attention kernel where it applies.
+  auto heads_of = [&](int64_t part) {
+    return reshape(split_heads(narrow(h, 1, part * d, d), heads_), {b, l, heads_, head_dim});
+  };
+  const Tensor merged = reshape(
+      rotary_dense_attention(heads_of(0), heads_of(1), heads_of(2), latent_angles.cos, latent_angles.sin), {b * l, d});
   const Tensor y = reshape(add_residual_branch(reshape(x, {b * l, d}), *out, *drop, merged), {b, l, d});
   return ffn->forward(y);
 }
