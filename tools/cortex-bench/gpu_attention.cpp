@@ -1,5 +1,5 @@
 // GPU attention section: the fused segmented_attention op against the per-sample loop it
-// replaced (one scaled_dot_product_attention per sample on slices, then cat), on the Cortex
+// replaced (then the latents' dense self-attention paths, below) (one scaled_dot_product_attention per sample on slices, then cat), on the Cortex
 // event-encoder shape: 64 samples of 256 latents cross-attending to their own 500..1500
 // events (about 1000 on average), 6 heads of 64. Forward alone (no autograd) and forward +
 // backward. Times are wall clock per call with the stream synchronised at the end, so the
@@ -18,6 +18,7 @@
 #include "autograd/grad_mode.h"
 #include "cuda/runtime.h"
 #include "cuda/stream.h"
+#include "ops/dense_attention.h"
 #include "ops/ops.h"
 #include "section.h"
 #include "table.h"
@@ -90,40 +91,75 @@ std::pair<double, double> forward_and_backward_ms(const QkvFn& fn, const Tensor&
   return {fwd, both};
 }
 
-// The latent blocks' self-attention (every sample has the same 256 latents): the batched
-// composition LatentBlock uses (heads permuted to [B, H, L, Dh], matmul-softmax-matmul, permuted
-// back) against the fused segmented op on the packed [B * L, H, Dh] rows with uniform segments.
+// The latent blocks' self-attention (every sample has the same 256 latents), forward only as in
+// inference: q, k, v are [B, L, H, Dh] slices of one packed QKV projection and q, k are rotated by
+// their latents' angles first. The fused rotary_dense_attention (LatentBlock today) against
+// rotating q and k with the rotary op and then dense_attention (the previous build), and against
+// the batched composition (heads permuted to [B, H, L, Dh], matmul-softmax-matmul, permuted back)
+// and the segmented op on uniform segments. Each timing runs 20 calls and reports one call.
 void run_latent_self_attention(const Options& o) {
-  const int64_t samples = o.quick ? 8 : 64, latents = 256, heads = 6, dh = 64, n = samples * latents;
+  const int64_t samples = o.quick ? 8 : 64, latents = 256, heads = 6, dh = 64, n = samples * latents, f = dh / 4;
   const std::vector<int64_t> offsets = [&] {
     std::vector<int64_t> off{0};
     for (int64_t b = 0; b < samples; ++b) off.push_back(off.back() + latents);
     return off;
   }();
   const double fwd_flop = 4.0 * static_cast<double>(samples * latents * latents) * heads * dh;
-  std::printf("\nLatent self-attention shape: %lld samples x %lld latents, %lld heads x %lld.\n\n",
+  std::printf("\nLatent self-attention shape: %lld samples x %lld latents, %lld heads x %lld, q and k rotated "
+              "(F = %lld). Forward, no autograd; ms per call over 20 back-to-back calls.\n\n",
               static_cast<long long>(samples), static_cast<long long>(latents), static_cast<long long>(heads),
-              static_cast<long long>(dh));
-  auto batched = [&](const Tensor& q, const Tensor& k, const Tensor& v) {
-    auto by_sample = [&](const Tensor& t) { return permute(reshape(t, {samples, latents, heads, dh}), {0, 2, 1, 3}); };
-    const Tensor a = scaled_dot_product_attention(by_sample(q), by_sample(k), by_sample(v));
-    return reshape(permute(a, {0, 2, 1, 3}), {n, heads, dh});
+              static_cast<long long>(dh), static_cast<long long>(f));
+  auto by_sample = [&](const Tensor& t) { return reshape(t, {samples, latents, heads, dh}); };
+  auto rotate_rows = [&](const Tensor& x, const Tensor& c, const Tensor& s) {
+    return by_sample(rotary(reshape(x, {n, heads, dh}), c, s));
   };
-  auto fused = [&](const Tensor& q, const Tensor& k, const Tensor& v) {
-    return segmented_attention(q, offsets, k, v, offsets);
+  using RotaryQkvFn = std::function<Tensor(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&)>;
+  const std::vector<std::pair<std::string, RotaryQkvFn>> paths{
+      {"rotary_dense_attention (rotation fused)",
+       [&](const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& c, const Tensor& s) {
+         return rotary_dense_attention(q, k, v, c, s);
+       }},
+      {"rotary x2 + dense_attention",
+       [&](const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& c, const Tensor& s) {
+         return dense_attention(rotate_rows(q, c, s), rotate_rows(k, c, s), v);
+       }},
+      {"dense_attention alone (no rotation)",
+       [&](const Tensor& q, const Tensor& k, const Tensor& v, const Tensor&, const Tensor&) {
+         return dense_attention(q, k, v);
+       }},
+      {"rotary x2 + batched composition",
+       [&](const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& c, const Tensor& s) {
+         auto heads_first = [](const Tensor& t) { return permute(t, {0, 2, 1, 3}); };
+         const Tensor a = scaled_dot_product_attention(heads_first(rotate_rows(q, c, s)),
+                                                       heads_first(rotate_rows(k, c, s)), heads_first(v));
+         return permute(a, {0, 2, 1, 3});
+       }},
+      {"rotary x2 + segmented_attention",
+       [&](const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& c, const Tensor& s) {
+         return segmented_attention(reshape(rotate_rows(q, c, s), {n, heads, dh}), offsets,
+                                    reshape(rotate_rows(k, c, s), {n, heads, dh}), reshape(v, {n, heads, dh}),
+                                    offsets);
+       }},
   };
-  Table table({"path", "dtype", "forward ms", "forward TFLOP/s", "fwd+bwd ms"});
-  for (DType dtype : {DType::bf16, DType::f32}) {
+  Table table({"path", "dtype", "forward ms", "forward TFLOP/s"});
+  NoGradGuard no_grad;
+  for (DType dtype : {DType::bf16, DType::f16}) {
     Generator gen(9);
-    const Tensor q = normal({n, heads, dh}, 0, 1, dtype, kGpu, &gen);
-    const Tensor k = normal({n, heads, dh}, 0, 1, dtype, kGpu, &gen);
-    const Tensor v = normal({n, heads, dh}, 0, 1, dtype, kGpu, &gen);
-    const Tensor gout = normal({n, heads, dh}, 0, 1, dtype, kGpu, &gen);
-    for (const auto& [name, fn] : std::vector<std::pair<std::string, QkvFn>>{
-             {"batched, heads permuted (LatentBlock today)", batched}, {"fused segmented_attention", fused}}) {
-      const auto [fwd, both] = forward_and_backward_ms(fn, q, k, v, gout, o.min_seconds);
-      table.add({name, dtype_name(dtype), fmt("%.3f", fwd), fmt("%.2f", fwd_flop / (fwd * 1e-3) * 1e-12),
-                 fmt("%.3f", both)});
+    const Tensor packed = normal({n, 3 * heads * dh}, 0, 1, dtype, kGpu, &gen);
+    auto slice = [&](int64_t i) { return by_sample(reshape(narrow(packed, 1, i * heads * dh, heads * dh), {n, heads, dh})); };
+    const Tensor times = uniform({n}, 0, 1000, DType::f64, kGpu, &gen);
+    const Tensor frequencies = uniform({f}, 0.001, 1, DType::f64, kGpu, &gen);
+    const auto [cos_rows, sin_rows] = outer_cos_sin(times, frequencies, dtype);  // [N, F]
+    const Tensor c = reshape(cos_rows, {n, 1, f}), s = reshape(sin_rows, {n, 1, f});
+    for (const auto& [name, fn] : paths) {
+      constexpr int kCalls = 20;
+      const double ms = wall_ms(
+                            [&, fn = fn] {
+                              for (int i = 0; i < kCalls; ++i) fn(slice(0), slice(1), slice(2), c, s);
+                            },
+                            o.min_seconds) /
+                        kCalls;
+      table.add({name, dtype_name(dtype), fmt("%.4f", ms), fmt("%.2f", fwd_flop / (ms * 1e-3) * 1e-12)});
     }
   }
   table.print();
