@@ -56,11 +56,23 @@ start_server() {  # start_server NAME extra-flags...
   ports[$name]=$(grep -o '[0-9]*$' "$out/$name.out")
 }
 stop_server() { kill -TERM "${pids[$1]}"; while kill -0 "${pids[$1]}" 2>/dev/null; do sleep 0.1; done; }
+# Totals of the EDF server's latency histograms (every label summed): request sum count, queue wait
+# sum count, compute sum count, batch size sum count. Differences across a point give its means.
+edf_totals() {
+  curl -s "http://127.0.0.1:${ports[edf]}/metrics" | awk '
+    /^cortex_request_latency_seconds_sum/ {v[1] += $NF} /^cortex_request_latency_seconds_count/ {v[2] += $NF}
+    /^cortex_queue_wait_seconds_sum/ {v[3] += $NF} /^cortex_queue_wait_seconds_count/ {v[4] += $NF}
+    /^cortex_compute_seconds_sum/ {v[5] += $NF} /^cortex_compute_seconds_count/ {v[6] += $NF}
+    /^cortex_batch_size_sum/ {v[7] += $NF} /^cortex_batch_size_count/ {v[8] += $NF}
+    END {for (i = 1; i <= 8; i++) printf "%s ", v[i] + 0; print ""}'
+}
 load() {  # load SERVER LABEL loadgen-flags...
-  local server=$1 label=$2
+  local server=$1 label=$2 before=""
   shift 2
+  if [ "$server" = edf ]; then before=$(edf_totals); fi
   "$bin/cortex-loadgen" --port "${ports[$server]}" --duration "$DURATION" --warmup 3 --events "$EVENTS" \
     --slo-ms "$SLO_MS" --label "$label" --json "$@" 2>/dev/null | tail -1 >> "$out/results.jsonl"
+  if [ "$server" = edf ]; then echo "$label $*|$before|$(edf_totals)" >> "$out/breakdown.txt"; fi
   echo "  $label $* load=$(cut -d' ' -f1 /proc/loadavg)" >&2
 }
 
@@ -92,6 +104,18 @@ for r in rows:
             "stream": f"{r.get('streams', 0)} streams"}[r["mode"]]
     print(f"| {r['label']} | {mode} | {r['offered_per_s']:.1f} | {r['throughput_per_s']:.2f} | {r['goodput_per_s']:.2f} | "
           f"{r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['p99_ms']:.1f} | {r['p999_ms']:.1f} | {err(r)} |")
+PY
+python3 - "$out/breakdown.txt" <<'PY'
+import sys
+print("\nWhere the EDF server's time went, per point (server-side means, warm-up included):\n")
+print("| point | requests | request ms (admission to reply) | queue wait ms | batch compute ms | batch size |")
+print("|---|---|---|---|---|---|")
+for line in open(sys.argv[1]):
+    label, before, after = line.rstrip("\n").split("|")
+    d = [float(a) - float(b) for a, b in zip(after.split(), before.split())]
+    mean = lambda s, c: f"{1e3 * d[s] / d[c]:.2f}" if d[c] > 0 else "-"
+    batch = f"{d[6] / d[7]:.1f}" if d[7] > 0 else "-"
+    print(f"| {label} | {d[1]:.0f} | {mean(0, 1)} | {mean(2, 3)} | {mean(4, 5)} | {batch} |")
 PY
 echo "batch sizes of the EDF server:" && grep -E "^cortex_batch_size_(sum|count)|^cortex_cache_hit_rate" "$out/edf.metrics" || true
 echo "raw results: $out/results.jsonl" >&2
