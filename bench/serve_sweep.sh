@@ -57,14 +57,16 @@ start_server() {  # start_server NAME extra-flags...
 }
 stop_server() { kill -TERM "${pids[$1]}"; while kill -0 "${pids[$1]}" 2>/dev/null; do sleep 0.1; done; }
 # Totals of the EDF server's latency histograms (every label summed): request sum count, queue wait
-# sum count, compute sum count, batch size sum count. Differences across a point give its means.
+# sum count, compute sum count, batch size sum count, requests within 10 ms. Differences across a
+# point give its means and the server's own share of requests over 10 ms.
 edf_totals() {
   curl -s "http://127.0.0.1:${ports[edf]}/metrics" | awk '
     /^cortex_request_latency_seconds_sum/ {v[1] += $NF} /^cortex_request_latency_seconds_count/ {v[2] += $NF}
     /^cortex_queue_wait_seconds_sum/ {v[3] += $NF} /^cortex_queue_wait_seconds_count/ {v[4] += $NF}
     /^cortex_compute_seconds_sum/ {v[5] += $NF} /^cortex_compute_seconds_count/ {v[6] += $NF}
     /^cortex_batch_size_sum/ {v[7] += $NF} /^cortex_batch_size_count/ {v[8] += $NF}
-    END {for (i = 1; i <= 8; i++) printf "%s ", v[i] + 0; print ""}'
+    /^cortex_request_latency_seconds_bucket/ && /le="0.01"/ {v[9] += $NF}
+    END {for (i = 1; i <= 9; i++) printf "%s ", v[i] + 0; print ""}'
 }
 load() {  # load SERVER LABEL loadgen-flags...
   local server=$1 label=$2 before=""
@@ -108,14 +110,15 @@ PY
 python3 - "$out/breakdown.txt" <<'PY'
 import sys
 print("\nWhere the EDF server's time went, per point (server-side means, warm-up included):\n")
-print("| point | requests | request ms (admission to reply) | queue wait ms | batch compute ms | batch size |")
-print("|---|---|---|---|---|---|")
+print("| point | requests | request ms (admission to reply) | over 10 ms (server side) | queue wait ms | batch compute ms | batch size |")
+print("|---|---|---|---|---|---|---|")
 for line in open(sys.argv[1]):
     label, before, after = line.rstrip("\n").split("|")
     d = [float(a) - float(b) for a, b in zip(after.split(), before.split())]
     mean = lambda s, c: f"{1e3 * d[s] / d[c]:.2f}" if d[c] > 0 else "-"
     batch = f"{d[6] / d[7]:.1f}" if d[7] > 0 else "-"
-    print(f"| {label} | {d[1]:.0f} | {mean(0, 1)} | {mean(2, 3)} | {mean(4, 5)} | {batch} |")
+    over = f"{100 * (1 - d[8] / d[1]):.2f}%" if d[1] > 0 else "-"
+    print(f"| {label} | {d[1]:.0f} | {mean(0, 1)} | {over} | {mean(2, 3)} | {mean(4, 5)} | {batch} |")
 PY
 echo "batch sizes of the EDF server:" && grep -E "^cortex_batch_size_(sum|count)|^cortex_cache_hit_rate" "$out/edf.metrics" || true
 echo "raw results: $out/results.jsonl" >&2
