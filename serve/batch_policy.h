@@ -3,7 +3,7 @@
 // a full batch is waiting, when the earliest deadline has no slack left for the estimated
 // compute time, or when the next request is not expected before the wait would end (at low
 // load waiting only adds latency); otherwise it waits for more jobs until the slack (or
-// max_wait) runs out.
+// max_wait, counted from the oldest queued job's arrival) runs out.
 #include <array>
 #include <chrono>
 
@@ -22,7 +22,8 @@ struct BatchDecision {
   Clock::time_point wait_until{};  // when !run_now: decide again then, or on a new arrival
 };
 
-// `opened`: when the worker started forming this batch; `estimate`: compute time of a batch
+// `opened`: when the oldest queued job arrived (max_wait bounds how long any job waits for
+// company, including the time it queued behind the previous batch); `estimate`: compute time of a batch
 // of min(queued + 1, max_batch) jobs; `next_arrival`: when the next request is expected.
 BatchDecision decide_batch(const BatchPolicy& policy, Clock::time_point now, Clock::time_point opened,
                            Clock::time_point earliest_deadline, size_t queued, Clock::duration estimate,

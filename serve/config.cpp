@@ -102,8 +102,8 @@ void check(const ServerConfig& c) {
   CORTEX_CHECK(c.default_deadline_ms > 0, "cortex-serve config", "deadline_ms must be positive");
   CORTEX_CHECK(c.io_threads >= 1 && c.io_threads <= kMaxThreads, "cortex-serve config", "io_threads must be 1..",
                kMaxThreads, ", got ", c.io_threads);
-  CORTEX_CHECK(c.workers >= 0 && c.workers <= kMaxThreads, "cortex-serve config", "workers must be 0..", kMaxThreads,
-               " (0: 2 on a GPU, 1 on the CPU), got ", c.workers);
+  CORTEX_CHECK(c.workers >= 1 && c.workers <= kMaxThreads, "cortex-serve config", "workers must be 1..", kMaxThreads,
+               ", got ", c.workers);
   CORTEX_CHECK(c.cache_page_size >= 1 && c.cache_pages >= 1, "cortex-serve config",
                "cache_page_size and cache_pages must be positive");
   CORTEX_CHECK(c.max_body_bytes >= 64, "cortex-serve config", "max_body_bytes must be at least 64");
@@ -119,11 +119,6 @@ std::string snake_from_flag(std::string flag) {
 int default_io_threads() {
   const int hardware = static_cast<int>(std::thread::hardware_concurrency());  // 0 when unknown
   return std::min(8, std::max(2, hardware / 4));
-}
-
-int worker_count(const ServerConfig& config, bool model_on_gpu) {
-  if (config.workers > 0) return config.workers;
-  return model_on_gpu ? 2 : 1;
 }
 
 nlohmann::json ServerConfig::to_json() const {
@@ -232,7 +227,7 @@ std::string usage() {
          "  --queue-capacity N     admitted requests waiting at most (beyond: 429)\n"
          "  --max-body-bytes N --max-events N --read-timeout-ms X --idle-timeout-ms X --drain-timeout-ms X\n"
          "  --cache-page-size N --cache-pages N --max-streams N   streaming cache\n"
-         "  --workers N            scheduler workers running batches concurrently (default: 2 on a GPU, 1 on the CPU)\n"
+         "  --workers N            scheduler workers running batches concurrently (default 1; 2 raise GPU throughput)\n"
          "  --io-threads N         HTTP/WebSocket threads (default: min(8, max(2, cores / 4)))\n"
          "  --init-seed S --no-warmup --log-level debug|info|warn\n"
          "Environment: CORTEX_<OPTION> (CORTEX_PORT, CORTEX_DEVICE, CORTEX_MAX_BATCH, CORTEX_WORKERS, CORTEX_IO_THREADS, ...).\n";

@@ -29,9 +29,10 @@ struct ServerConfig {
   std::string dtype = "f32";
   // Threads parsing HTTP/JSON and writing replies (default_io_threads(): a few per many-core host).
   int io_threads = default_io_threads();
-  // Scheduler workers, each forming and running its own batch so batches overlap (0: 2 on a
-  // GPU, 1 on the CPU; see worker_count).
-  int workers = 0;
+  // Scheduler workers, each forming and running its own batch so batches overlap. One gives
+  // the lowest tail latency (on an H100 at 10,000 decodes/s, p99 10.3 ms against 23.6 ms with
+  // two); two give more throughput on a GPU (18,094 against 14,899 decodes/s closed loop).
+  int workers = 1;
 
   // Scheduling.
   int max_batch = 32;
@@ -61,10 +62,6 @@ struct ServerConfig {
 
   nlohmann::json to_json() const;
 };
-
-// The scheduler workers to run: `workers` when set, else 2 for a model on a GPU (one batch is
-// packed and answered while the other runs) and 1 on the CPU (batches would only compete for cores).
-int worker_count(const ServerConfig& config, bool model_on_gpu);
 
 // Applies a YAML document's keys (the names of the fields above); unknown keys are an error.
 void apply_yaml_file(ServerConfig& config, const std::string& path);

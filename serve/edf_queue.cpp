@@ -19,6 +19,12 @@ std::unique_ptr<Job> EdfQueue::pop() {
   return job;
 }
 
+Clock::time_point EdfQueue::oldest_arrival() const {
+  Clock::time_point oldest = heap_.front()->arrival;
+  for (const auto& job : heap_) oldest = std::min(oldest, job->arrival);
+  return oldest;
+}
+
 std::vector<std::unique_ptr<Job>> EdfQueue::pop_expired(Clock::time_point now) {
   std::vector<std::unique_ptr<Job>> expired;
   while (!heap_.empty() && heap_.front()->deadline <= now) expired.push_back(pop());

@@ -15,6 +15,8 @@ class EdfQueue {
   // False (and the job untouched) when full.
   bool push(std::unique_ptr<Job>& job);
   const Job& earliest() const { return *heap_.front(); }
+  // The earliest arrival among the queued jobs (not empty; a scan: the queue is small).
+  Clock::time_point oldest_arrival() const;
   std::unique_ptr<Job> pop();
   // Removes every job whose deadline is at or before `now`, earliest first.
   std::vector<std::unique_ptr<Job>> pop_expired(Clock::time_point now);

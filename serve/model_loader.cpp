@@ -38,10 +38,10 @@ std::string checkpoint_version(const std::string& path, const nn::Metadata& meta
 
 // What the server's settings tell a Cortex decoder: whether to replay CUDA graphs, the
 // largest batch it will be given and how many batches may decode at once (the workers).
-void apply_server_settings(CortexServingOptions& options, const ServerConfig& config, Device device) {
+void apply_server_settings(CortexServingOptions& options, const ServerConfig& config) {
   options.cuda_graphs = config.cuda_graphs;
   options.max_batch = config.batching ? config.max_batch : 1;
-  options.concurrent_batches = worker_count(config, device.is_cuda());
+  options.concurrent_batches = config.workers;
 }
 
 std::unique_ptr<Decoder> load_checkpoint(const ServerConfig& config, Device device) {
@@ -70,7 +70,7 @@ std::unique_ptr<Decoder> load_checkpoint(const ServerConfig& config, Device devi
     options.out_std = scaling["std"].get<std::vector<double>>();
   }
   if (auto b = header.metadata.find("bin_ms"); b != header.metadata.end()) options.query_bin_ms = std::stod(b->second);
-  apply_server_settings(options, config, device);
+  apply_server_settings(options, config);
   return std::make_unique<CortexDecoder>(std::move(model), options);
 }
 
@@ -99,7 +99,7 @@ std::unique_ptr<Decoder> load_decoder(const ServerConfig& config) {
   CortexServingOptions options;
   options.version = "init-" + std::to_string(config.init_seed);
   options.config = cortex_config_json(cc);
-  apply_server_settings(options, config, device);
+  apply_server_settings(options, config);
   return std::make_unique<CortexDecoder>(std::move(model), options);
 }
 

@@ -117,7 +117,6 @@ void Scheduler::worker_loop() {
       if (stop_) return;
       continue;
     }
-    const Clock::time_point opened = Clock::now();
     while (!queue_.empty()) {
       const Clock::time_point now = Clock::now();
       std::vector<std::unique_ptr<Job>> expired = queue_.pop_expired(now);
@@ -129,6 +128,10 @@ void Scheduler::worker_loop() {
         --running_;
         continue;
       }
+      // The batch counts as open since its oldest job arrived, not since this worker came
+      // free: under load, jobs that queued during the previous batch have waited already, and
+      // holding them for max_wait again would idle the device between batches.
+      const Clock::time_point opened = std::min(now, queue_.oldest_arrival());
       const int next = static_cast<int>(std::min<size_t>(queue_.size() + 1, policy_.max_batch));
       const BatchDecision d = decide_batch(policy_, now, opened, queue_.earliest().deadline, queue_.size(),
                                            estimator_.estimate(next), arrivals_.next_expected());

@@ -71,7 +71,7 @@ void Server::load_and_warm_up() {
     policy.max_batch = c.batching ? c.max_batch : 1;
     policy.batching = c.batching;
     policy.max_wait = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double, std::milli>(c.max_batch_wait_ms));
-    const int workers = worker_count(c, state_->model.device.is_cuda());
+    const int workers = c.workers;
     scheduler_ = std::make_unique<Scheduler>(
         policy, static_cast<size_t>(c.queue_capacity),
         [this](std::vector<std::unique_ptr<Job>>& batch) { executor_->run(batch); }, &state_->metrics, workers);

@@ -115,19 +115,14 @@ TEST_CASE("metrics render in Prometheus text format with the required latency bu
 }
 
 // The concurrency settings: scheduler workers and I/O threads.
-TEST_CASE("workers: 0 by default, meaning 2 on a GPU and 1 on the CPU; set values win") {
+TEST_CASE("workers: 1 by default; YAML, env and flags override; 0 is refused") {
   const ServerConfig d = parse({});
-  CHECK(d.workers == 0);
-  CHECK(worker_count(d, true) == 2);
-  CHECK(worker_count(d, false) == 1);
-  const ServerConfig three = parse({"--workers", "3"});
-  CHECK(three.workers == 3);
-  CHECK(worker_count(three, true) == 3);
-  CHECK(worker_count(three, false) == 3);
+  CHECK(d.workers == 1);
+  CHECK(parse({"--workers", "3"}).workers == 3);
   CHECK(parse({"--workers=4"}).workers == 4);
   CHECK(parse({}, {{"CORTEX_WORKERS", "5"}}).workers == 5);
   CHECK(parse({"--workers", "1"}, {{"CORTEX_WORKERS", "5"}}).workers == 1);  // flags over env
-  CHECK(d.to_json().at("workers") == 0);
+  CHECK(d.to_json().at("workers") == 1);
 }
 
 TEST_CASE("io_threads: min(8, max(2, hardware threads / 4)) by default; YAML, env and flags override") {
@@ -154,8 +149,8 @@ TEST_CASE("io_threads: min(8, max(2, hardware threads / 4)) by default; YAML, en
 }
 
 TEST_CASE("workers and io_threads out of range are refused with the setting's name") {
-  CHECK(error_of({"--workers", "-1"}).find("workers must be 0..256") != std::string::npos);
-  CHECK(error_of({"--workers", "1000"}).find("workers must be 0..256") != std::string::npos);
+  CHECK(error_of({"--workers", "0"}).find("workers must be 1..256") != std::string::npos);
+  CHECK(error_of({"--workers", "1000"}).find("workers must be 1..256") != std::string::npos);
   CHECK(error_of({"--workers", "two"}).find("workers expects an integer, got 'two'") != std::string::npos);
   CHECK(error_of({}, {{"CORTEX_WORKERS", "x"}}).find("CORTEX_WORKERS") != std::string::npos);
   CHECK(error_of({"--io-threads", "0"}).find("io_threads must be 1..256") != std::string::npos);

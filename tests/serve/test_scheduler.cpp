@@ -73,6 +73,20 @@ TEST_CASE("EdfQueue::pop_expired removes exactly the jobs whose deadline has pas
   CHECK(q.earliest().window.units[0] == 4);
 }
 
+TEST_CASE("EdfQueue::oldest_arrival is the earliest arrival, whatever the deadlines") {
+  EdfQueue q(4);
+  const Clock::time_point t0 = Clock::now();
+  auto late_deadline = make_job(t0 + 1h, 0), early_deadline = make_job(t0 + 1min, 1);
+  late_deadline->arrival = t0 - 30ms;  // queued first, due last
+  early_deadline->arrival = t0 - 5ms;
+  REQUIRE(q.push(early_deadline));
+  REQUIRE(q.push(late_deadline));
+  CHECK(q.earliest().window.units[0] == 1);
+  CHECK(q.oldest_arrival() == t0 - 30ms);
+  q.pop();
+  CHECK(q.oldest_arrival() == t0 - 30ms);
+}
+
 TEST_CASE("decide_batch waits only while the earliest deadline has slack") {
   BatchPolicy p;
   p.max_batch = 8;
@@ -170,6 +184,48 @@ TEST_CASE("Scheduler batches queued jobs in deadline order up to max_batch") {
   CHECK(batches.back().size() >= 1u);
   // With a full queue, batches are full: 7 queued jobs after the first make 3 + 3 + 1 at most.
   CHECK(batches.size() <= 4u);
+}
+
+TEST_CASE("Scheduler runs jobs that queued behind a batch once the worker is free, not max_wait later") {
+  // max_wait counts from a job's arrival: jobs that waited out a slow batch have waited long
+  // enough and must not be held open for another max_wait (the device would idle meanwhile).
+  std::mutex mu;
+  std::vector<Clock::time_point> starts;
+  std::vector<size_t> sizes;
+  BatchPolicy p;
+  p.max_batch = 8;
+  p.max_wait = 300ms;
+  Answers answers;
+  Scheduler s(p, 16, [&](std::vector<std::unique_ptr<Job>>& batch) {
+    bool first = false;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      starts.push_back(Clock::now());
+      sizes.push_back(batch.size());
+      first = starts.size() == 1;
+    }
+    if (first) std::this_thread::sleep_for(400ms);
+    for (auto& j : batch) {
+      JobResult r;
+      j->done(std::move(r));
+    }
+  });
+  s.start();
+  const Clock::time_point far = Clock::now() + 60s;
+  auto lone = make_job(far, 0, answers.callback(0));
+  REQUIRE_FALSE(s.submit(lone));  // an idle worker, no next arrival expected yet: runs at once
+  std::this_thread::sleep_for(30ms);
+  for (int tag = 1; tag <= 3; ++tag) {  // back-to-back arrivals: more are expected soon
+    auto j = make_job(far, tag, answers.callback(tag));
+    REQUIRE_FALSE(s.submit(j));
+  }
+  REQUIRE(answers.wait_for(4));
+  s.drain();
+  std::lock_guard<std::mutex> lock(mu);
+  REQUIRE(starts.size() == 2u);
+  CHECK(sizes == std::vector<size_t>{1, 3});
+  // The second batch starts when the first ends (400 ms), not 300 ms after that.
+  CHECK(starts[1] - starts[0] < 600ms);
 }
 
 TEST_CASE("Scheduler answers expired jobs with a timeout and never runs them") {
