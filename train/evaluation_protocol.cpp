@@ -64,6 +64,7 @@ nlohmann::json ProtocolResult::to_json() const {
           {"lr", lr},
           {"weight_decay", weight_decay},
           {"spike_dropout", spike_dropout},
+          {"ema_decay", ema_decay},
           {"data", data}};
 }
 
@@ -88,6 +89,7 @@ ProtocolResult run_protocol(const TrainerConfig& config, const DecodingData& dat
   result.lr = trained ? config.get_real("optim.lr") : 0.0;
   result.weight_decay = trained ? config.get_real("optim.weight_decay") : 0.0;
   result.spike_dropout = trained ? config.get_real("train.spike_dropout") : 0.0;
+  result.ema_decay = trained ? config.get_real("optim.ema_decay") : 0.0;
 
   result.folds = options.folds;
   for (int64_t fold = 0; fold < options.folds; ++fold)

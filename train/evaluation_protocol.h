@@ -46,6 +46,7 @@ struct ProtocolResult {
   bool centred_windows = false;  // train.centred_windows (non-causal Cortex, a window per bin)
   double window_jitter_ms = 0;  // train.window_jitter_ms (whole-trial Cortex; 0: none)
   double lr = 0, weight_decay = 0, spike_dropout = 0;  // optim.lr, optim.weight_decay, train.spike_dropout
+  double ema_decay = 0;                                // optim.ema_decay (0: the last step's weights)
   std::string data;
 
   nlohmann::json to_json() const;

@@ -15,12 +15,15 @@
 #include "train/schedule.h"
 #include "train/trainer_progress.h"
 #include "train/trainer_sampler.h"
+#include "train/weight_average.h"
 
 namespace cortex::train {
 namespace fs = std::filesystem;
 namespace {
 
 constexpr const char* kOp = "Trainer";
+// Prefix of the averaged weights in a checkpoint's trainer file ('/' never appears in parameter names).
+constexpr const char* kAveragePrefix = "weight_average/";
 
 uint64_t splitmix64(uint64_t x) {
   x += 0x9E3779B97F4A7C15ull;
@@ -80,6 +83,7 @@ TrainerOptions TrainerOptions::from_config(const TrainerConfig& c) {
   o.beta2 = c.get_real("optim.beta2");
   o.eps = c.get_real("optim.eps");
   o.grad_clip = c.get_real("optim.grad_clip");
+  o.ema_decay = c.get_real("optim.ema_decay");
   o.resume = c.get_text("run.resume");
   return o;
 }
@@ -90,6 +94,7 @@ struct Trainer::PhaseState {
   CosineSchedule schedule;
   EpochSampler sampler;
   std::unique_ptr<nn::optim::AdamW> optimizer;
+  std::unique_ptr<WeightAverage> average;  // with ema_decay > 0; restarts with each phase
 };
 
 Trainer::Trainer(TrainTask& task, const TrainerOptions& options) : task_(task), options_(options) {
@@ -145,7 +150,9 @@ void Trainer::start_phase(Phase phase) {
   phase_.reset(new PhaseState{phase, start, length, CosineSchedule(sc),
                               EpochSampler(task_.num_samples(phase), sampler_seed(options_.seed, phase)),
                               std::make_unique<nn::optim::AdamW>(nn::optim::decay_groups(task_.model(), ao),
-                                                                 options_.master_weights)});
+                                                                 options_.master_weights),
+                              nullptr});
+  if (options_.ema_decay > 0) phase_->average = std::make_unique<WeightAverage>(task_.model(), options_.ema_decay);
 }
 
 StepRecord Trainer::train_step() {
@@ -167,7 +174,10 @@ StepRecord Trainer::train_step() {
   const double norm = options_.grad_clip > 0 ? nn::optim::clip_grad_norm(params, options_.grad_clip)
                                              : nn::optim::grad_norm(params);
   const bool skipped = !std::isfinite(norm) || !std::isfinite(loss_value);
-  if (!skipped) ps.optimizer->step();
+  if (!skipped) {
+    ps.optimizer->step();
+    if (ps.average) ps.average->update();
+  }
   model.zero_grad();
   StepRecord record{step_, phase, loss_value, lr, norm, skipped};
   ++step_;
@@ -185,6 +195,7 @@ nlohmann::json Trainer::trainer_state() const {
   if (phase_) {
     s["phase"] = phase_name(phase_->phase);
     s["sampler"] = phase_->sampler.state();
+    if (phase_->average) s["weight_average_updates"] = phase_->average->updates();
   }
   return s;
 }
@@ -195,7 +206,8 @@ std::string Trainer::save() {
   nn::Metadata meta = task_.checkpoint_metadata();
   meta[kMetaStep] = std::to_string(step_);
   meta[kMetaPhase] = phase_name(phase_at(step_ == 0 ? 0 : step_ - 1));
-  const nn::StateDict optim = phase_ ? phase_->optimizer->state_dict() : nn::StateDict();
+  nn::StateDict optim = phase_ ? phase_->optimizer->state_dict() : nn::StateDict();
+  if (phase_ && phase_->average) phase_->average->save_to(optim, kAveragePrefix);
   save_checkpoint(paths, task_.model().state_dict(), meta, optim, trainer_state());
   if (metrics_) metrics_->write({{"type", "checkpoint"}, {"step", step_}, {"path", paths.model}});
   return paths.model;
@@ -227,8 +239,16 @@ void Trainer::resume_from(const std::string& model_path) {
       // At a phase boundary the next phase starts fresh, exactly as it would have.
       if (saved == phase_at(step_)) {
         start_phase(saved);
-        phase_->optimizer->load_state_dict(ck.optimizer);
+        nn::StateDict optimizer_state, average_state;
+        for (const auto& [name, t] : ck.optimizer)
+          (name.rfind(kAveragePrefix, 0) == 0 ? average_state : optimizer_state).insert(name, t);
+        phase_->optimizer->load_state_dict(optimizer_state);
         phase_->sampler.load_state(s.at("sampler"));
+        if (phase_->average) {
+          CORTEX_CHECK(s.contains("weight_average_updates"), kOp, "checkpoint ", model_path,
+                       " has no averaged weights (it was written with optim.ema_decay=0) but this run averages them");
+          phase_->average->load_from(average_state, kAveragePrefix, s.at("weight_average_updates").get<int64_t>());
+        }
       }
     }
   } catch (const nlohmann::json::exception& e) {
@@ -239,7 +259,12 @@ void Trainer::resume_from(const std::string& model_path) {
 void Trainer::evaluate_and_log(Phase phase, TrainResult& result) {
   nn::Module& model = task_.model();
   model.eval();
+  // Mid-run evaluations see the averaged weights and then training goes on from the live ones;
+  // once the run is over, the average has replaced them for good (finish_with_average).
+  const bool swap = phase_ && phase_->average && !averaged_weights_loaded_;
+  const std::vector<Tensor> live = swap ? phase_->average->load_into_model() : std::vector<Tensor>();
   nlohmann::json scores = task_.evaluate(phase);
+  if (swap) phase_->average->restore_model(live);
   model.train();
   if (scores.empty()) return;
   result.last_eval = scores;
@@ -295,6 +320,12 @@ TrainResult Trainer::run(int64_t stop_after) {
       std::snprintf(status, sizeof status, "%s loss %.4f lr %.2e%s", phase_name(r.phase), r.loss, r.lr,
                     r.skipped ? " (skipped: non-finite gradient)" : "");
       progress->update(step_, status);
+    }
+    // The run's last step: the averaged weights become the model's for the final evaluation, the
+    // final checkpoint and whatever predicts with the model afterwards.
+    if (step_ == total_steps() && phase_ && phase_->average && !averaged_weights_loaded_) {
+      phase_->average->load_into_model();
+      averaged_weights_loaded_ = true;
     }
     const bool eval_now = options_.eval_every > 0 && step_ % options_.eval_every == 0;
     if (options_.evaluate && (eval_now || phase_end)) {

@@ -37,6 +37,7 @@ struct TrainerOptions {
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
   double grad_clip = 1.0;        // 0: no clipping
   bool master_weights = true;    // f32 masters for 16-bit weights
+  double ema_decay = 0;          // > 0: evaluate and finish with averaged weights (weight_average.h)
   std::string resume;            // a checkpoint's model file, "latest", or "" for a fresh start
   std::FILE* progress = nullptr; // null: no progress display
   bool progress_interactive = false;
@@ -90,6 +91,7 @@ class Trainer {
   int64_t step_ = 0;
   std::unique_ptr<PhaseState> phase_;
   std::unique_ptr<class MetricsLog> metrics_;
+  bool averaged_weights_loaded_ = false;  // the run finished and the average replaced the live weights
 };
 
 }  // namespace cortex::train

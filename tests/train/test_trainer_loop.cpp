@@ -12,10 +12,12 @@
 #include "ops/ops.h"
 #include "train/checkpoint_io.h"
 #include "train/metrics_log.h"
+#include "tests/test_util.h"
 #include "train/trainer.h"
 
 using namespace cortex;
 using namespace cortex::train;
+using cortex::test::values;
 namespace fs = std::filesystem;
 
 namespace {
@@ -217,4 +219,53 @@ TEST_CASE("trainer: resumes that cannot be exact are refused with the reason") {
     CHECK(error_of([&] { Trainer(b, o); }).find("has no trainer state beside it") != std::string::npos);
   }
   fs::remove_all(dir);
+}
+
+namespace {
+std::vector<std::vector<double>> weights_of(const nn::Module& m) {
+  std::vector<std::vector<double>> w;
+  for (const Tensor& p : m.parameters()) w.push_back(values(p.detach()));
+  return w;
+}
+}  // namespace
+
+TEST_CASE("trainer: optim.ema_decay leaves training untouched, ends with the averaged weights and resumes exactly") {
+  const fs::path plain_dir = fresh_dir("ema_plain"), a_dir = fresh_dir("ema_a"), b_dir = fresh_dir("ema_b");
+  ToyTask plain(3);
+  TrainerOptions op = options(plain_dir.string(), 4, 16);
+  op.eval_every = 5;  // evaluations mid-run swap the average in and out
+  op.checkpoint_every = 6;
+  const TrainResult plain_run = Trainer(plain, op).run();
+
+  ToyTask a(3);
+  TrainerOptions oa = op;
+  oa.run_dir = a_dir.string();
+  oa.ema_decay = 0.9;
+  const TrainResult averaged = Trainer(a, oa).run();
+  REQUIRE(averaged.steps.size() == plain_run.steps.size());
+  for (size_t i = 0; i < averaged.steps.size(); ++i) CHECK(averaged.steps[i].loss == plain_run.steps[i].loss);
+  // Same trajectory, but the model ends with the average, not the last step's weights.
+  CHECK(weights_of(a.net) != weights_of(plain.net));
+  CHECK(averaged.last_eval.at("mse").get<double>() != plain_run.last_eval.at("mse").get<double>());
+
+  // Resumed mid-phase and at the phase boundary: the same average at the end, bit for bit.
+  for (const int64_t at : {6, 12}) {
+    CAPTURE(at);
+    ToyTask b(77);
+    TrainerOptions ob = oa;
+    ob.run_dir = b_dir.string();
+    ob.resume = checkpoint_paths(a_dir.string(), at).model;
+    Trainer(b, ob).run();
+    CHECK(weights_of(b.net) == weights_of(a.net));
+    fs::remove_all(b_dir);
+  }
+  // A checkpoint without an average cannot resume a run that keeps one.
+  ToyTask c(3);
+  TrainerOptions oc = oa;
+  oc.run_dir = "";
+  oc.resume = checkpoint_paths(plain_dir.string(), 12).model;
+  CHECK(error_of([&] { Trainer(c, oc); }).find("has no averaged weights (it was written with optim.ema_decay=0)") !=
+        std::string::npos);
+  fs::remove_all(plain_dir);
+  fs::remove_all(a_dir);
 }
