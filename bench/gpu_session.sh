@@ -5,7 +5,8 @@
 #   carry: .deb .gpu .data      run from the repository root on the device machine
 # Settings: DECODE ("MODEL PROTOCOLS" for bench/decoding_gpu.sh; empty: none), DECODE_PLAN (a plan
 # file for bench/decoding_plan.sh), DECODE_S (seconds for the decoding part),
-# SANITIZE_FILTER (doctest -tc filter for compute-sanitizer), SWEEP_S, SERVE_DTYPE (f32 | bf16);
+# SANITIZE_FILTER (doctest -tc filter for compute-sanitizer), SWEEP_S (seconds per sweep), SWEEP_WORKERS
+# ("1 2": one sweep per --workers value), SERVE_DTYPE (f32 | bf16);
 # TESTS=0 skips the tests and the sanitizer, KERNEL_BENCH=0 the kernel and attention benchmarks.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -47,13 +48,16 @@ for dt in bf16 f32; do
   "$B/cortex-train" bench-step --config configs/cortex-s.yaml --batch 64 --events 512 --device cuda --dtype $dt --steps 30 \
     >> "$OUT/bench.txt" 2>&1
 done
-stamp "serving sweep"
-mkdir -p "$OUT/serve"
-CORTEX_DEVICE=cuda:0 RATES="${RATES:-1000 4000 10000}" SAME_LOAD_RATES="${SAME_LOAD_RATES:-1000}" DURATION=${DURATION:-5} \
-  STREAMS="${STREAMS:-16}" SLO_MS=10 DEADLINE_MS=50 TMPDIR="$OUT/serve" timeout "${SWEEP_S:-120}" \
-  bash bench/serve_sweep.sh build-packed --init cortex-s --dtype "${SERVE_DTYPE:-f32}" > "$OUT/serving_gpu.md" 2>&1
-echo "serve sweep rc=$?" >> "$OUT/serving_gpu.md"
-rm -rf "$OUT/serve"
+# One sweep per entry of SWEEP_WORKERS (the EDF server's --workers), each into serving_gpu_w<N>.md.
+for w in ${SWEEP_WORKERS:-1}; do
+  stamp "serving sweep, $w worker(s)"
+  mkdir -p "$OUT/serve"
+  CORTEX_DEVICE=cuda:0 WORKERS=$w RATES="${RATES:-1000 4000 10000}" SAME_LOAD_RATES="${SAME_LOAD_RATES:-1000}" \
+    DURATION=${DURATION:-5} STREAMS="${STREAMS:-16}" SLO_MS=10 DEADLINE_MS=50 TMPDIR="$OUT/serve" timeout "${SWEEP_S:-120}" \
+    bash bench/serve_sweep.sh build-packed --init cortex-s --dtype "${SERVE_DTYPE:-f32}" > "$OUT/serving_gpu_w$w.md" 2>&1
+  echo "serve sweep rc=$?" >> "$OUT/serving_gpu_w$w.md"
+  rm -rf "$OUT/serve"
+done
 
 # Decoding last: its parts share the card under MPS, which would skew the timings above.
 if [ -n "${DECODE:-}" ]; then
@@ -73,6 +77,6 @@ grep -hE "ERROR SUMMARY|rc=" "$OUT/sanitizer.log" 2> /dev/null
 [ -f "$OUT/decoding.txt" ] && grep -hE "R\^2|FAILED|no time|results:" "$OUT/decoding.txt" | grep -v "^|"
 grep -hiE "ms/step|samples/s|fused|loop" "$OUT/bench.txt" 2> /dev/null | head -20
 grep -hE "^\| (f32|bf16) " "$OUT/decode_bench.txt"
-tail -25 "$OUT/serving_gpu.md"
+for f in "$OUT"/serving_gpu_w*.md; do echo "== $(basename "$f")"; tail -25 "$f"; done
 # Exit status: non-zero when a test binary, the sanitizer or the sweep reported a failure.
-! grep -hqsE "rc=[1-9]" "$OUT/tests.log" "$OUT/sanitizer.log" "$OUT/serving_gpu.md" "$OUT/decode_bench.txt"
+! grep -hqsE "rc=[1-9]" "$OUT/tests.log" "$OUT/sanitizer.log" "$OUT"/serving_gpu_w*.md "$OUT/decode_bench.txt"
