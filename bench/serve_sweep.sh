@@ -9,8 +9,8 @@
 # Settings (environment): RATES (open-loop arrivals/s for the sweep), SAME_LOAD_RATES (for the
 # naive comparison), DURATION (s per point), EVENTS (mean events per window), DEADLINE_MS,
 # SLO_MS (goodput threshold), MAX_BATCH, STREAMS (counts of streams to try), WORKERS and
-# IO_THREADS (the EDF server's --workers / --io-threads; empty: the server's defaults, 2
-# workers on a GPU and min(8, max(2, cores / 4)) I/O threads; the naive server always runs
+# IO_THREADS (the EDF server's --workers / --io-threads; empty: the server's defaults, 1
+# worker and min(8, max(2, cores / 4)) I/O threads; the naive server always runs
 # one worker), CONNECTIONS (open-loop client connections, default 256: at 10,000/s and ~10 ms
 # per request ~100 are busy, so 64 would cap the offered load) and ENCODING (json|binary
 # request encoding of the HTTP points, default json), CAPACITY_CONCURRENCY (requests in flight

@@ -190,6 +190,8 @@ nlohmann::json Trainer::trainer_state() const {
                       {"batch_size", options_.batch_size},
                       {"pretrain_steps", options_.pretrain_steps},
                       {"finetune_steps", options_.finetune_steps},
+                      {"ema_decay", options_.ema_decay},
+                      {"averaged_weights_in_model", averaged_weights_loaded_},
                       {"default_generator", generator_state(default_generator())}};
   if (Generator* g = task_.generator()) s["generator"] = generator_state(*g);
   if (phase_) {
@@ -229,8 +231,16 @@ void Trainer::resume_from(const std::string& model_path) {
                  options_.pretrain_steps, " (the phase boundary would move)");
     CORTEX_CHECK(step >= 0 && step <= total_steps(), kOp, "checkpoint ", model_path, " is at step ", step,
                  " but this run has only ", total_steps(), " steps");
+    const double saved_decay = s.value("ema_decay", 0.0);  // checkpoints from before weight averaging: 0
+    CORTEX_CHECK(saved_decay == options_.ema_decay, kOp, "checkpoint ", model_path, " used optim.ema_decay=",
+                 saved_decay, " but this run uses ", options_.ema_decay, "; an exact resume needs the same");
+    const bool averaged_in_model = s.value("averaged_weights_in_model", false);
+    CORTEX_CHECK(!averaged_in_model || step == total_steps(), kOp, "checkpoint ", model_path,
+                 " ends a finished run and holds its averaged weights, not the live ones; it cannot be continued "
+                 "to more steps (resume an earlier checkpoint of that run instead)");
     model.load_state_dict(ck.model.tensors);
     step_ = step;
+    averaged_weights_loaded_ = averaged_in_model;
     restore_generator(default_generator(), s.at("default_generator"), "default generator");
     if (Generator* g = task_.generator()) restore_generator(*g, s.at("generator"), "model generator");
     phase_.reset();
@@ -259,12 +269,19 @@ void Trainer::resume_from(const std::string& model_path) {
 void Trainer::evaluate_and_log(Phase phase, TrainResult& result) {
   nn::Module& model = task_.model();
   model.eval();
-  // Mid-run evaluations see the averaged weights and then training goes on from the live ones;
-  // once the run is over, the average has replaced them for good (finish_with_average).
-  const bool swap = phase_ && phase_->average && !averaged_weights_loaded_;
-  const std::vector<Tensor> live = swap ? phase_->average->load_into_model() : std::vector<Tensor>();
-  nlohmann::json scores = task_.evaluate(phase);
-  if (swap) phase_->average->restore_model(live);
+  // Mid-run evaluations see the averaged weights and then training goes on from the live ones
+  // (put back even when the evaluation throws); once the run is over, the average has replaced
+  // them for good (see run()).
+  const WeightAverage* average = phase_ && !averaged_weights_loaded_ ? phase_->average.get() : nullptr;
+  const std::vector<Tensor> live = average ? average->load_into_model() : std::vector<Tensor>();
+  nlohmann::json scores;
+  try {
+    scores = task_.evaluate(phase);
+  } catch (...) {
+    if (average) average->restore_model(live);
+    throw;
+  }
+  if (average) average->restore_model(live);
   model.train();
   if (scores.empty()) return;
   result.last_eval = scores;

@@ -21,9 +21,11 @@ void WeightAverage::update() {
   NoGradGuard no_grad;
   const double n = static_cast<double>(updates_);
   const double d = std::min(decay_, (1.0 + n) / (10.0 + n));
+  // avg += (1 - d) (param - avg): exact for a parameter that did not move (a frozen one, or the
+  // other phase's head), where d avg + (1 - d) param would drift by rounding.
   for (size_t i = 0; i < params_.size(); ++i) {
-    mul_(average_[i], d);
-    add_(average_[i], data_to_dtype(params_[i].second.detach(), DType::f32), 1.0 - d);
+    const Tensor step = sub(data_to_dtype(params_[i].second.detach(), DType::f32), average_[i]);
+    add_(average_[i], step, 1.0 - d);
   }
   ++updates_;
 }

@@ -1,6 +1,6 @@
 #pragma once
 // An exponential moving average of a model's parameters (EMA weights, Polyak averaging): after
-// every optimiser step avg = d avg + (1 - d) param, kept in f32 whatever the parameters' dtype.
+// every optimiser step avg += (1 - d) (param - avg), kept in f32 whatever the parameters' dtype.
 // The averaged weights generalise better than the last step's when the training set is small
 // and the last steps are noisy (Cortex-S on 60 trials per fold). The trainer evaluates with
 // them, ends the run with them in the model (so the final checkpoint and every prediction after

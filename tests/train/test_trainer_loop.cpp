@@ -234,7 +234,7 @@ TEST_CASE("trainer: optim.ema_decay leaves training untouched, ends with the ave
   ToyTask plain(3);
   TrainerOptions op = options(plain_dir.string(), 4, 16);
   op.eval_every = 5;  // evaluations mid-run swap the average in and out
-  op.checkpoint_every = 6;
+  op.checkpoint_every = 2;
   const TrainResult plain_run = Trainer(plain, op).run();
 
   ToyTask a(3);
@@ -244,12 +244,15 @@ TEST_CASE("trainer: optim.ema_decay leaves training untouched, ends with the ave
   const TrainResult averaged = Trainer(a, oa).run();
   REQUIRE(averaged.steps.size() == plain_run.steps.size());
   for (size_t i = 0; i < averaged.steps.size(); ++i) CHECK(averaged.steps[i].loss == plain_run.steps[i].loss);
-  // Same trajectory, but the model ends with the average, not the last step's weights.
+  // Same trajectory, but the model ends with the average, not the last step's weights; the
+  // pre-training head (aux), untouched while fine-tuning, keeps its weights exactly.
   CHECK(weights_of(a.net) != weights_of(plain.net));
+  CHECK(values(a.net.aux->weight) == values(plain.net.aux->weight));
   CHECK(averaged.last_eval.at("mse").get<double>() != plain_run.last_eval.at("mse").get<double>());
 
-  // Resumed mid-phase and at the phase boundary: the same average at the end, bit for bit.
-  for (const int64_t at : {6, 12}) {
+  // Resumed at the phase boundary (4), mid-phase (10) and from the final checkpoint (20): the same
+  // average at the end, bit for bit.
+  for (const int64_t at : {4, 10, 20}) {
     CAPTURE(at);
     ToyTask b(77);
     TrainerOptions ob = oa;
@@ -259,13 +262,21 @@ TEST_CASE("trainer: optim.ema_decay leaves training untouched, ends with the ave
     CHECK(weights_of(b.net) == weights_of(a.net));
     fs::remove_all(b_dir);
   }
-  // A checkpoint without an average cannot resume a run that keeps one.
-  ToyTask c(3);
-  TrainerOptions oc = oa;
-  oc.run_dir = "";
-  oc.resume = checkpoint_paths(plain_dir.string(), 12).model;
-  CHECK(error_of([&] { Trainer(c, oc); }).find("has no averaged weights (it was written with optim.ema_decay=0)") !=
-        std::string::npos);
+  // Resumes that cannot be exact are refused: without the average, with another decay, and
+  // continuing a finished run whose model file holds the average instead of the live weights.
+  auto refusal = [&](const fs::path& from, int64_t at, double decay, int64_t finetune) {
+    ToyTask c(3);
+    TrainerOptions oc = oa;
+    oc.run_dir = "";
+    oc.ema_decay = decay;
+    oc.finetune_steps = finetune;
+    oc.resume = checkpoint_paths(from.string(), at).model;
+    return error_of([&] { Trainer(c, oc); });
+  };
+  CHECK(refusal(plain_dir, 12, 0.9, 16).find("used optim.ema_decay=0 but this run uses 0.9") != std::string::npos);
+  CHECK(refusal(a_dir, 12, 0.8, 16).find("used optim.ema_decay=0.9 but this run uses 0.8") != std::string::npos);
+  CHECK(refusal(a_dir, 20, 0.9, 26).find("holds its averaged weights, not the live ones") != std::string::npos);
+  CHECK(refusal(a_dir, 12, 0.9, 26) == "");  // an earlier checkpoint of it may be continued
   fs::remove_all(plain_dir);
   fs::remove_all(a_dir);
 }
