@@ -71,10 +71,9 @@ void Server::load_and_warm_up() {
     policy.max_batch = c.batching ? c.max_batch : 1;
     policy.batching = c.batching;
     policy.max_wait = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double, std::milli>(c.max_batch_wait_ms));
-    const int workers = c.workers;
     scheduler_ = std::make_unique<Scheduler>(
         policy, static_cast<size_t>(c.queue_capacity),
-        [this](std::vector<std::unique_ptr<Job>>& batch) { executor_->run(batch); }, &state_->metrics, workers);
+        [this](std::vector<std::unique_ptr<Job>>& batch) { executor_->run(batch); }, &state_->metrics, c.workers);
     scheduler_->start();
     state_->metrics.set_device_memory("parameters", static_cast<double>(decoder_->parameter_bytes()));
     state_->metrics.set_cache(0, c.cache_pages, 0, 0, 0);
