@@ -11,7 +11,7 @@
 // computed on zeros and never written. With rotary angles, each staged query and key tile is
 // rotated in place in shared memory (the cos and sin rows of its tokens come with it), with
 // the rounding of the rotary kernel. Shared memory per block: dense_attention_shared_bytes
-// (45 KiB for D = 64, 53 KiB with angles), so several blocks share an SM.
+// (45 KiB for D = 64, 57 KiB with angles), so several blocks share an SM.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
