@@ -57,8 +57,7 @@ void WeightAverage::load_from(const nn::StateDict& state, const std::string& pre
   for (size_t i = 0; i < params_.size(); ++i) {
     const std::string key = prefix + params_[i].first;
     const Tensor* t = state.find(key);
-    CORTEX_CHECK(t != nullptr, kOp, "the checkpoint has no averaged weights for '", params_[i].first,
-                 "' (was it written with optim.ema_decay=0?)");
+    CORTEX_CHECK(t != nullptr, kOp, "the checkpoint has no averaged weights for '", params_[i].first, "'");
     CORTEX_CHECK(t->shape() == average_[i].shape(), kOp, "averaged '", params_[i].first, "' has shape ",
                  t->describe(), ", the model's is ", average_[i].describe());
     copy_(average_[i], *t);
