@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Server configurations side by side at a few offered loads, each on a fresh server, with the
+# server's own latency, queue-wait and compute histograms per point: where a tail comes from
+# (slow batches, or requests waiting behind them). For tuning; bench/serve_sweep.sh is the full sweep.
+#   bash bench/serve_probe.sh VARIANTS_FILE [model flag...]
+# Each line of VARIANTS_FILE is NAME|BIN_DIR|LIB_DIR|SERVER FLAGS (LIB_DIR prepended to
+# LD_LIBRARY_PATH for that server; empty: none); # lines skipped. Settings: RATES, DURATION,
+# EVENTS, CONNECTIONS, ENCODING, DEADLINE_MS, SLO_MS, LOADGEN (the cortex-loadgen binary).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+variants=${1:?variants file}
+shift
+model=("$@")
+[ ${#model[@]} -eq 0 ] && model=(--init cortex-xs)
+RATES=${RATES:-"8000 10000 12000"}
+DURATION=${DURATION:-5}
+EVENTS=${EVENTS:-256}
+CONNECTIONS=${CONNECTIONS:-256}
+ENCODING=${ENCODING:-binary}
+DEADLINE_MS=${DEADLINE_MS:-50}
+SLO_MS=${SLO_MS:-10}
+LOADGEN=${LOADGEN:-build-packed/bin/cortex-loadgen}
+out=$(mktemp -d)
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" >&2
+while IFS='|' read -r name bindir libdir flags; do
+  case "$name" in ''|'#'*) continue ;; esac
+  log="$out/$name.log"
+  # shellcheck disable=SC2086
+  LD_LIBRARY_PATH="${libdir:+$libdir:}${LD_LIBRARY_PATH:-}" setsid "$bindir/cortex-serve" "${model[@]}" --port 0 \
+    --deadline-ms "$DEADLINE_MS" --queue-capacity 1024 $flags > "$out/$name.out" 2> "$log" < /dev/null &
+  pid=$!
+  for _ in $(seq 600); do grep -q '"event":"ready"' "$log" 2>/dev/null && break; sleep 0.2; done
+  port=$(grep -o '[0-9]*$' "$out/$name.out")
+  echo "$name: $flags (port $port, ready after $(grep -c cuda_graph_captured "$log") captures)" >&2
+  for r in $RATES; do
+    curl -s "http://127.0.0.1:$port/metrics" > "$out/$name-$r.before"
+    "$LOADGEN" --port "$port" --duration "$DURATION" --warmup 2 --events "$EVENTS" --slo-ms "$SLO_MS" \
+      --label "$name" --json --mode open --rate "$r" --connections "$CONNECTIONS" --encoding "$ENCODING" 2>/dev/null |
+      tail -1 > "$out/$name-$r.json"
+    curl -s "http://127.0.0.1:$port/metrics" > "$out/$name-$r.after"
+  done
+  kill -TERM "$pid"; wait "$pid"
+  echo "  captures after ready: $(sed -n '/"event":"ready"/,$p' "$log" | grep -c cuda_graph_captured)," \
+    "warnings: $(grep -c '"level":"warn"' "$log")" >&2
+done < "$variants"
+python3 - "$out" "$variants" "$RATES" <<'PY'
+import json, os, re, sys
+out, variants, rates = sys.argv[1], sys.argv[2], sys.argv[3].split()
+def hist(path, name):
+    """Cumulative bucket counts of one histogram, every label set summed."""
+    b = {}
+    for line in open(path):
+        m = re.match(rf'{name}_bucket{{.*le="([^"]+)".*}} (\S+)', line)
+        if m: b[m.group(1)] = b.get(m.group(1), 0.0) + float(m.group(2))
+    return b
+def over(before, after, name, le):
+    a, b = hist(after, name), hist(before, name)
+    total = a.get("+Inf", 0) - b.get("+Inf", 0)
+    within = a.get(le, 0) - b.get(le, 0)
+    return (100 * (1 - within / total) if total else float("nan")), total
+print("| variant | offered/s | p50 ms | p99 ms | p99.9 ms | requests > 10 ms (server) | queue wait > 5 ms | batches > 5 ms | batches > 10 ms | batches | mean batch |")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
+for line in open(variants):
+    name = line.split("|")[0]
+    if not name or name.startswith("#"): continue
+    for r in rates:
+        p = os.path.join(out, f"{name}-{r}")
+        try: j = json.loads(open(p + ".json").read())
+        except Exception: print(f"| {name} | {r} | no result |||||||||"); continue
+        req, _ = over(p + ".before", p + ".after", "cortex_request_latency_seconds", "0.01")
+        qw, _ = over(p + ".before", p + ".after", "cortex_queue_wait_seconds", "0.005")
+        c5, nb = over(p + ".before", p + ".after", "cortex_compute_seconds", "0.005")
+        c10, _ = over(p + ".before", p + ".after", "cortex_compute_seconds", "0.01")
+        def total(path, key):
+            return sum(float(l.split()[-1]) for l in open(path) if l.startswith(key))
+        bs = total(p + ".after", "cortex_batch_size_sum") - total(p + ".before", "cortex_batch_size_sum")
+        print(f"| {name} | {r} | {j['p50_ms']:.1f} | {j['p99_ms']:.1f} | {j['p999_ms']:.1f} | {req:.2f}% | {qw:.2f}% | "
+              f"{c5:.2f}% | {c10:.2f}% | {nb:.0f} | {bs / nb if nb else 0:.1f} |")
+PY
+echo "raw: $out" >&2
