@@ -12,12 +12,21 @@
 // rotated in place in shared memory (the cos and sin rows of its tokens come with it), with
 // the rounding of the rotary kernel. Shared memory per block: dense_attention_shared_bytes
 // (45 KiB for D = 64, 57 KiB with angles), so several blocks share an SM.
+//
+// The same kernel serves segmented_attention_device_offsets (flash_segmented_attention, the
+// serving encoder's latents against each sample's events): each block reads its sample's key
+// rows [lo, hi) from the device offsets (clamped into k) and streams those; a sample without
+// keys gets zeros.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
 #include <atomic>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <type_traits>
 
+#include "cuda/kernels/dense_attention_segmented.h"
 #include "cuda/kernels/launch.cuh"
 #include "cuda/kernels/mma_tiles.cuh"
 #include "ops/dense_attention.h"
@@ -41,6 +50,16 @@ struct Angles {
   const void* cos;
   const void* sin;
   int freqs;
+};
+
+// Dense attention: every sample has the launch's Lk keys at its own sample stride.
+struct EqualKeys {};
+// Segmented: sample b's keys are rows [offsets[b], offsets[b + 1]) of k and v, clamped into
+// [0, capacity] so that bad offsets never read outside them.
+template <typename Off>
+struct KeyRanges {
+  const Off* offsets;  // [B + 1], on the device
+  int64_t capacity;
 };
 
 __device__ __forceinline__ float to_float(__nv_bfloat16 x) { return __bfloat162float(x); }
@@ -105,10 +124,11 @@ __device__ __forceinline__ void rotate_rows(T* tile, const T* cos, const T* sin,
   }
 }
 
-template <typename T, int D, bool Rotate>
+template <typename T, int D, bool Rotate, typename Keys>
 __global__ void __launch_bounds__(kThreads)
-    dense_attention_flash(Operand q, Operand k, Operand v, Angles angles, T* out, int heads, int lq, int lk,
-                          float scale_log2) {
+    dense_attention_flash(Operand q, Operand k, Operand v, Angles angles, Keys keys, T* out, int heads, int lq,
+                          int lk, float scale_log2) {
+  static_assert(!(Rotate && !std::is_same_v<Keys, EqualKeys>), "rotation needs equal-length samples");
   extern __shared__ __align__(128) unsigned char shared[];
   constexpr int kPitch = D + 16 / static_cast<int>(sizeof(T));  // padded rows: ldmatrix rows hit distinct banks
   constexpr int kStage = 2 * kKeyTile * kPitch;                   // one K tile and one V tile
@@ -123,6 +143,23 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t sample = blockIdx.z, head = blockIdx.y;
   const int q0 = static_cast<int>(blockIdx.x) * kQueryTile;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, quad = lane % 4;
+  if constexpr (!std::is_same_v<Keys, EqualKeys>) {
+    // This sample's key rows; k and v then read as one sample starting at the first of them.
+    auto clamp = [](int64_t x, int64_t low, int64_t high) { return x < low ? low : (x > high ? high : x); };
+    const int64_t lo = clamp(static_cast<int64_t>(keys.offsets[sample]), 0, keys.capacity);
+    const int64_t hi = clamp(static_cast<int64_t>(keys.offsets[sample + 1]), lo, keys.capacity);
+    lk = static_cast<int>(hi - lo);
+    k.data = static_cast<const T*>(k.data) + lo * k.token;
+    v.data = static_cast<const T*>(v.data) + lo * v.token;
+    k.sample = v.sample = 0;
+    if (lk == 0) {  // no keys: zeros, as the segmented op defines
+      for (int i = threadIdx.x; i < kQueryTile * D; i += kThreads) {
+        const int query = q0 + i / D;
+        if (query < lq) out[((sample * lq + query) * heads + head) * D + i % D] = from_float<T>(0.0f);
+      }
+      return;
+    }
+  }
   const int tiles = (lk + kKeyTile - 1) / kKeyTile;
 
   stage_rows_async<T, D, kQueryTile>(q_tile, q, sample, head, q0, lq);
@@ -264,12 +301,19 @@ __global__ void __launch_bounds__(kThreads)
 
 Operand operand_of(const Tensor& t) { return {t.data_ptr(), t.stride(0), t.stride(1), t.stride(2)}; }
 
-template <typename T, int D, bool Rotate>
-void launch(const Tensor& q, const Tensor& k, const Tensor& v, const Angles& angles, double scale,
-            const Tensor& out) {
-  const int64_t batch = q.size(0), lq = q.size(1), heads = q.size(2), lk = k.size(1);
+// What one launch attends over: q rows [batch, lq, heads, D] as `q` addresses them, out
+// contiguous [batch, lq, heads, D]; keys as `Keys` says (lk each for EqualKeys).
+struct Problem {
+  Operand q, k, v;
+  void* out;
+  int64_t batch, lq, heads, lk;
+  double scale;
+};
+
+template <typename T, int D, bool Rotate, typename Keys>
+void launch(const Problem& p, const Angles& angles, const Keys& keys) {
   const int64_t bytes = dense_attention_shared_bytes(D, sizeof(T), angles.freqs);
-  auto* kernel = dense_attention_flash<T, D, Rotate>;
+  auto* kernel = dense_attention_flash<T, D, Rotate, Keys>;
   // Opting in to more than 48 KiB of dynamic shared memory (the largest any launch of this
   // instantiation needs: D = 128 with F = D / 2), once per device and instantiation.
   static std::atomic<uint64_t> opted_in{0};
@@ -279,30 +323,28 @@ void launch(const Tensor& q, const Tensor& k, const Tensor& v, const Angles& ang
     CORTEX_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, most));
     opted_in.fetch_or(bit);
   }
-  const dim3 grid(static_cast<unsigned>(ceil_div(lq, kQueryTile)), static_cast<unsigned>(heads),
-                  static_cast<unsigned>(batch));
-  kernel<<<grid, kThreads, bytes, current_stream()>>>(operand_of(q), operand_of(k), operand_of(v), angles,
-                                                      static_cast<T*>(out.data_ptr()), static_cast<int>(heads),
-                                                      static_cast<int>(lq), static_cast<int>(lk),
-                                                      static_cast<float>(scale * 1.4426950408889634));
+  const dim3 grid(static_cast<unsigned>(ceil_div(p.lq, kQueryTile)), static_cast<unsigned>(p.heads),
+                  static_cast<unsigned>(p.batch));
+  kernel<<<grid, kThreads, bytes, current_stream()>>>(p.q, p.k, p.v, angles, keys, static_cast<T*>(p.out),
+                                                      static_cast<int>(p.heads), static_cast<int>(p.lq),
+                                                      static_cast<int>(p.lk),
+                                                      static_cast<float>(p.scale * 1.4426950408889634));
   CORTEX_CUDA_CHECK_LAUNCH("dense_attention");
 }
 
-template <typename T, bool Rotate>
-void launch_for_head_dim(const Tensor& q, const Tensor& k, const Tensor& v, const Angles& angles, double scale,
-                         const Tensor& out) {
-  switch (q.size(3)) {
-    case 32: return launch<T, 32, Rotate>(q, k, v, angles, scale, out);
-    case 64: return launch<T, 64, Rotate>(q, k, v, angles, scale, out);
-    case 128: return launch<T, 128, Rotate>(q, k, v, angles, scale, out);
-  }
-}
-
-template <typename T>
-void launch_for_dtype(const Tensor& q, const Tensor& k, const Tensor& v, const Angles& angles, double scale,
-                      const Tensor& out) {
-  if (angles.freqs > 0) launch_for_head_dim<T, true>(q, k, v, angles, scale, out);
-  else launch_for_head_dim<T, false>(q, k, v, angles, scale, out);
+// Instantiates for the head dim (32, 64 or 128; the callers check) and the dtype (bf16 or f16).
+template <bool Rotate, typename Keys>
+void launch_for(DType dtype, int64_t d, const Problem& p, const Angles& angles, const Keys& keys) {
+  auto for_dim = [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    switch (d) {
+      case 32: return launch<T, 32, Rotate>(p, angles, keys);
+      case 64: return launch<T, 64, Rotate>(p, angles, keys);
+      case 128: return launch<T, 128, Rotate>(p, angles, keys);
+    }
+  };
+  if (dtype == DType::bf16) for_dim(std::type_identity<__nv_bfloat16>{});
+  else for_dim(std::type_identity<__half>{});
 }
 
 void cuda_dense_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& cos, const Tensor& sin,
@@ -319,11 +361,52 @@ void cuda_dense_attention(const Tensor& q, const Tensor& k, const Tensor& v, con
   DeviceScope scope(out);
   const Angles angles{cos.defined() ? cos.data_ptr() : nullptr, sin.defined() ? sin.data_ptr() : nullptr,
                       cos.defined() ? static_cast<int>(cos.size(-1)) : 0};
-  if (q.dtype() == DType::bf16) launch_for_dtype<__nv_bfloat16>(q, k, v, angles, scale, out);
-  else launch_for_dtype<__half>(q, k, v, angles, scale, out);
+  const Problem p{operand_of(q), operand_of(k), operand_of(v), out.data_ptr(), q.size(0), q.size(1), q.size(2),
+                  k.size(1), scale};
+  if (angles.freqs > 0) launch_for<true>(q.dtype(), q.size(3), p, angles, EqualKeys{});
+  else launch_for<false>(q.dtype(), q.size(3), p, angles, EqualKeys{});
 }
 
+bool aligned16(const Tensor& t) { return reinterpret_cast<uintptr_t>(t.data_ptr()) % 16 == 0; }
+
 }  // namespace
+
+bool flash_segmented_enabled() {
+  static const bool enabled = [] {
+    const char* v = std::getenv("CORTEX_FLASH_SEGMENTED");
+    return v == nullptr || std::strcmp(v, "0") != 0;
+  }();
+  return enabled;
+}
+
+bool flash_segmented_fits(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& k_offsets) {
+  const int64_t samples = k_offsets.numel() - 1;
+  if (samples < 1 || q.dim() != 3 || q.size(0) % samples != 0) return false;
+  const int64_t per_sample = q.size(0) / samples, d = q.size(2);
+  const bool sixteen_bit = q.dtype() == DType::bf16 || q.dtype() == DType::f16;
+  return sixteen_bit && k.dtype() == q.dtype() && v.dtype() == q.dtype() && (d == 32 || d == 64 || d == 128) &&
+         k.dim() == 3 && v.dim() == 3 && k.size(1) == q.size(1) && k.size(2) == d && v.shape() == k.shape() &&
+         q.is_contiguous() && k.is_contiguous() && v.is_contiguous() && aligned16(q) && aligned16(k) &&
+         aligned16(v) && per_sample >= kFlashSegmentedMinQueries && samples <= 65535 && q.size(1) <= 65535 &&
+         q.size(0) < (int64_t{1} << 31) && k.size(0) < (int64_t{1} << 31);
+}
+
+void flash_segmented_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& k_offsets,
+                               double scale, const Tensor& out) {
+  CORTEX_CHECK(flash_segmented_fits(q, k, v, k_offsets) && out.is_contiguous() && out.shape() == q.shape() &&
+                   out.dtype() == q.dtype() && (k_offsets.dtype() == DType::i32 || k_offsets.dtype() == DType::i64),
+               "segmented_attention_device_offsets", "the flash kernel does not take q ", q.describe(), ", k ",
+               k.describe(), ", v ", v.describe(), ", offsets ", k_offsets.describe(), ", out ", out.describe());
+  DeviceScope scope(out);
+  const int64_t samples = k_offsets.numel() - 1, per_sample = q.size(0) / samples, heads = q.size(1), d = q.size(2);
+  const Operand q_rows{q.data_ptr(), per_sample * heads * d, heads * d, d};
+  const Operand k_rows{k.data_ptr(), 0, heads * d, d}, v_rows{v.data_ptr(), 0, heads * d, d};
+  const Problem p{q_rows, k_rows, v_rows, out.data_ptr(), samples, per_sample, heads, 0, scale};
+  if (k_offsets.dtype() == DType::i32)
+    launch_for<false>(q.dtype(), d, p, Angles{}, KeyRanges<int32_t>{k_offsets.data<int32_t>(), k.size(0)});
+  else
+    launch_for<false>(q.dtype(), d, p, Angles{}, KeyRanges<int64_t>{k_offsets.data<int64_t>(), k.size(0)});
+}
 
 CORTEX_REGISTER_KERNEL(dense_attention_kernel, CUDA, cuda_dense_attention);
 

@@ -22,6 +22,7 @@
 #include <cmath>
 #include <type_traits>
 
+#include "cuda/kernels/dense_attention_segmented.h"
 #include "cuda/kernels/fast_convert.cuh"
 #include "cuda/kernels/launch.cuh"
 #include "cuda/kernels/vector_access.cuh"
@@ -368,9 +369,12 @@ void cuda_segmented_attention(const Tensor& q, const std::vector<int64_t>& q_off
 
 // One launch for any number of samples (the op allows up to 65535, one grid dim): the grid
 // depends only on shapes, so a captured graph replays with whatever offsets the tensor holds.
+// 16-bit operands with many queries a sample go to the flash kernel (tensor cores).
 void cuda_segmented_attention_device_offsets(const Tensor& q, const Tensor& k, const Tensor& v,
                                              const Tensor& k_offsets, double scale, const Tensor& out) {
   constexpr const char* op = "segmented_attention_device_offsets";
+  if (flash_segmented_enabled() && flash_segmented_fits(q, k, v, k_offsets))
+    return flash_segmented_attention(q, k, v, k_offsets, scale, out);
   DeviceScope scope(out);
   const Shape3 s = shape_of(q, {&q, &k, &v, &out});
   const int64_t samples = k_offsets.numel() - 1;

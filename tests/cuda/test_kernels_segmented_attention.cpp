@@ -5,7 +5,9 @@
 // poisoned with NaN first. Then the op through autograd on the GPU (non-contiguous and
 // misaligned inputs, the scalar-load path) against the CPU op, determinism, and GPU-only errors.
 // The device-offset variant: against the f64 CPU kernel with NaN rows past the last offset,
-// bad offsets clamped as on the CPU, and one captured CUDA graph replayed with new packings.
+// bad offsets clamped as on the CPU, and one captured CUDA graph replayed with new packings;
+// its 16-bit cases with >= 32 queries a sample run on the flash kernel of dense_attention.cu
+// (key counts around its 64-key tiles, partial query tiles, samples without keys).
 //
 // Tolerances: the GPU works in f32 throughout, the reference in f64. For f32 the error is the
 // f32 rounding of sums of up to 2049 (forward, gq) or 128 (gk, gv) O(1) terms, ~1e-6 of the
@@ -15,11 +17,14 @@
 #include <algorithm>
 #include <cmath>
 #include <sstream>
+#include <tuple>
+#include <utility>
 
 #include "autograd/grad_mode.h"
 #include "tests/cuda/test_kernels_util.h"
 #ifdef CORTEX_WITH_CUDA
 #include "cuda/graph.h"
+#include "cuda/kernels/dense_attention_segmented.h"
 #endif
 
 using namespace cortex;
@@ -174,13 +179,17 @@ struct DeviceOffsetCase {
   int64_t per_sample, capacity, heads, d;
 };
 
-// Cortex-S's encoder (256 latents, 6 heads of 64) and awkward shapes on every head-dim template.
+// Cortex-S's encoder (256 latents, 6 heads of 64) and awkward shapes on every head-dim template;
+// in 16 bits the first, third, sixth, seventh and eighth run on the flash kernel.
 const std::vector<DeviceOffsetCase> kDeviceOffsetCases{
     {{0, 1, 513, 77}, 256, 1024, 6, 64},
     {{3, 0, 17, 1, 0}, 3, 33, 2, 5},
     {{129, 64}, 33, 200, 1, 128},
     {{40}, 129, 41, 2, 96},
     {{0, 0, 0}, 17, 8, 3, 32},
+    {{65, 300, 63, 1, 0, 128}, 64, 700, 4, 32},
+    {{200, 7, 64}, 100, 400, 2, 128},
+    {{1000, 3}, 32, 1100, 3, 64},
 };
 
 std::vector<int64_t> offsets_from(const std::vector<int64_t>& sizes, int64_t first = 0) {
@@ -229,28 +238,47 @@ CORTEX_GPU_TEST("cuda segmented attention with device offsets: against the f64 C
 
 CORTEX_GPU_TEST("cuda segmented attention with device offsets: bad offsets are clamped as on the CPU") {
   // Past the capacity, negative, decreasing: both kernels read only rows inside k and agree.
-  const Tensor q = random({3 * 5, 2, 16}, 601, DType::f32);
-  const Tensor k = random({20, 2, 16}, 602, DType::f32), v = random({20, 2, 16}, 603, DType::f32);
-  for (const std::vector<int64_t>& ko : {std::vector<int64_t>{-4, 6, 30, 40}, std::vector<int64_t>{10, 3, 3, 25},
-                                          std::vector<int64_t>{0, 20, 20, 20}}) {
-    INFO("offsets ", ko[0], " ", ko[1], " ", ko[2], " ", ko[3]);
-    const Tensor offsets = from_vector(ko, {4});
-    Tensor want = empty(q.shape(), DType::f64);
-    segmented_attention_device_offsets_kernel().get(Device::cpu())(f64(q), f64(k), f64(v), offsets, 0.25, want);
-    Tensor got = poisoned(q.shape(), DType::f32);
-    segmented_attention_device_offsets_kernel().get(gpu())(to_gpu(q), to_gpu(k), to_gpu(v), to_gpu(offsets), 0.25,
-                                                           got);
-    expect_close(got, data_to_dtype(want, DType::f32), 1e-5, 1e-5, "clamped");
+  // f32 with 5 queries a sample (segmented kernel), bf16 with 40 of head dim 32 (flash kernel).
+  for (const auto& [dtype, per_sample, d] : {std::tuple{DType::f32, 5, 16}, std::tuple{DType::bf16, 40, 32}}) {
+    const Tensor q = random({3 * per_sample, 2, d}, 601, dtype);
+    const Tensor k = random({20, 2, d}, 602, dtype), v = random({20, 2, d}, 603, dtype);
+    for (const std::vector<int64_t>& ko : {std::vector<int64_t>{-4, 6, 30, 40}, std::vector<int64_t>{10, 3, 3, 25},
+                                            std::vector<int64_t>{0, 20, 20, 20}}) {
+      INFO(dtype_name(dtype), " offsets ", ko[0], " ", ko[1], " ", ko[2], " ", ko[3]);
+      const Tensor offsets = from_vector(ko, {4});
+      Tensor want = empty(q.shape(), DType::f64);
+      segmented_attention_device_offsets_kernel().get(Device::cpu())(f64(q), f64(k), f64(v), offsets, 0.25, want);
+      Tensor got = poisoned(q.shape(), dtype);
+      segmented_attention_device_offsets_kernel().get(gpu())(to_gpu(q), to_gpu(k), to_gpu(v), to_gpu(offsets), 0.25,
+                                                             got);
+      expect_close(got, data_to_dtype(want, dtype), rtol_of(dtype), atol_of(want, dtype), "clamped");
+    }
   }
 }
 
 #ifdef CORTEX_WITH_CUDA
-CORTEX_GPU_TEST("cuda segmented attention with device offsets: one captured graph replays new packings") {
+CORTEX_GPU_TEST("cuda segmented attention with device offsets: the flash kernel takes the serving encoder's shapes") {
+  // Cortex-S in bf16: 256 latents a sample, 6 heads of 64; not the head's one query a sample, not f32.
+  const Tensor offsets = zeros({5}, DType::i32, gpu());
+  const Tensor latents = zeros({4 * 256, 6, 64}, DType::bf16, gpu()), events = zeros({900, 6, 64}, DType::bf16, gpu());
+  CHECK(cuda::flash_segmented_fits(latents, events, events, offsets));
+  CHECK_FALSE(cuda::flash_segmented_fits(zeros({4, 6, 64}, DType::bf16, gpu()), events, events, offsets));
+  const Tensor events32 = zeros({900, 6, 64}, DType::f32, gpu());
+  CHECK_FALSE(cuda::flash_segmented_fits(zeros({4 * 256, 6, 64}, DType::f32, gpu()), events32, events32, offsets));
+  CHECK_FALSE(cuda::flash_segmented_fits(zeros({4 * 256, 6, 48}, DType::bf16, gpu()),
+                                         zeros({900, 6, 48}, DType::bf16, gpu()), zeros({900, 6, 48}, DType::bf16, gpu()),
+                                         offsets));
+}
+
+namespace {
+
+// One graph captured on zeroed static buffers, replayed after copying in each packing.
+void check_graph_replays(DType dtype, int64_t per_sample) {
   NoGradGuard no_grad;
-  const int64_t samples = 4, per_sample = 7, capacity = 300, heads = 3, d = 64;
-  const Tensor q_static = to_gpu(random({samples * per_sample, heads, d}, 700, DType::f32));
-  const Tensor k_static = zeros({capacity, heads, d}, DType::f32, gpu());
-  const Tensor v_static = zeros({capacity, heads, d}, DType::f32, gpu());
+  const int64_t samples = 4, capacity = 300, heads = 3, d = 64;
+  const Tensor q_static = to_gpu(random({samples * per_sample, heads, d}, 700, dtype));
+  const Tensor k_static = zeros({capacity, heads, d}, dtype, gpu());
+  const Tensor v_static = zeros({capacity, heads, d}, dtype, gpu());
   const Tensor offsets_static = zeros({samples + 1}, DType::i64, gpu());
   Tensor out_static;
   cuda::Graph graph;
@@ -259,9 +287,9 @@ CORTEX_GPU_TEST("cuda segmented attention with device offsets: one captured grap
   for (const std::vector<int64_t>& sizes : {std::vector<int64_t>{3, 0, 100, 5}, std::vector<int64_t>{0, 0, 0, 0},
                                             std::vector<int64_t>{300, 0, 0, 0}, std::vector<int64_t>{1, 2, 3, 4}}) {
     const auto ko = offsets_from(sizes);
-    INFO("keys used ", ko.back());
-    const Tensor k = capacity_buffer(capacity, ko.back(), heads, d, seed++, DType::f32);
-    const Tensor v = capacity_buffer(capacity, ko.back(), heads, d, seed++, DType::f32);
+    INFO(dtype_name(dtype), " keys used ", ko.back());
+    const Tensor k = capacity_buffer(capacity, ko.back(), heads, d, seed++, dtype);
+    const Tensor v = capacity_buffer(capacity, ko.back(), heads, d, seed++, dtype);
     copy_(k_static, k);
     copy_(v_static, v);
     copy_(offsets_static, from_vector(ko, {samples + 1}));
@@ -271,7 +299,14 @@ CORTEX_GPU_TEST("cuda segmented attention with device offsets: one captured grap
     segmented_attention_device_offsets_kernel().get(Device::cpu())(f64(data_to_device(q_static, Device::cpu())),
                                                                    f64(k), f64(v), from_vector(ko, {samples + 1}),
                                                                    1.0 / 8.0, want);
-    expect_close(out_static, data_to_dtype(want, DType::f32), 1e-5, 1e-5 * std::max(1.0, max_abs(want)), "replay");
+    expect_close(out_static, data_to_dtype(want, dtype), rtol_of(dtype), atol_of(want, dtype), "replay");
   }
+}
+
+}  // namespace
+
+CORTEX_GPU_TEST("cuda segmented attention with device offsets: one captured graph replays new packings") {
+  check_graph_replays(DType::f32, 7);    // the segmented kernel
+  check_graph_replays(DType::bf16, 40);  // the flash kernel
 }
 #endif  // CORTEX_WITH_CUDA
