@@ -5,7 +5,9 @@
 #   bash bench/serve_probe.sh VARIANTS_FILE [model flag...]
 # Each line of VARIANTS_FILE is NAME|BIN_DIR|LIB_DIR|SERVER FLAGS (LIB_DIR prepended to
 # LD_LIBRARY_PATH for that server; empty: none); # lines skipped. Settings: RATES, DURATION,
-# EVENTS, CONNECTIONS, ENCODING, DEADLINE_MS, SLO_MS, LOADGEN (the cortex-loadgen binary).
+# EVENTS, CONNECTIONS, ENCODING, DEADLINE_MS, SLO_MS, LOADGEN (the cortex-loadgen binary),
+# SERVER_CPUS / LOADGEN_CPUS (taskset CPU lists, e.g. 0-7 and 8-15: keeps the load generator's
+# threads off the server's cores; empty: no pinning).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 variants=${1:?variants file}
@@ -20,13 +22,17 @@ ENCODING=${ENCODING:-binary}
 DEADLINE_MS=${DEADLINE_MS:-50}
 SLO_MS=${SLO_MS:-10}
 LOADGEN=${LOADGEN:-build-packed/bin/cortex-loadgen}
+server_pin=() loadgen_pin=()
+[ -n "${SERVER_CPUS:-}" ] && server_pin=(taskset -c "$SERVER_CPUS")
+[ -n "${LOADGEN_CPUS:-}" ] && loadgen_pin=(taskset -c "$LOADGEN_CPUS")
 out=$(mktemp -d)
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" >&2
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs);" \
+  "server CPUs: ${SERVER_CPUS:-any}, load generator CPUs: ${LOADGEN_CPUS:-any}" >&2
 while IFS='|' read -r name bindir libdir flags; do
   case "$name" in ''|'#'*) continue ;; esac
   log="$out/$name.log"
   # shellcheck disable=SC2086
-  LD_LIBRARY_PATH="${libdir:+$libdir:}${LD_LIBRARY_PATH:-}" setsid "$bindir/cortex-serve" "${model[@]}" --port 0 \
+  LD_LIBRARY_PATH="${libdir:+$libdir:}${LD_LIBRARY_PATH:-}" setsid "${server_pin[@]}" "$bindir/cortex-serve" "${model[@]}" --port 0 \
     --deadline-ms "$DEADLINE_MS" --queue-capacity 1024 $flags > "$out/$name.out" 2> "$log" < /dev/null &
   pid=$!
   for _ in $(seq 600); do grep -q '"event":"ready"' "$log" 2>/dev/null && break; sleep 0.2; done
@@ -34,7 +40,7 @@ while IFS='|' read -r name bindir libdir flags; do
   echo "$name: $flags (port $port, ready after $(grep -c cuda_graph_captured "$log") captures)" >&2
   for r in $RATES; do
     curl -s "http://127.0.0.1:$port/metrics" > "$out/$name-$r.before"
-    "$LOADGEN" --port "$port" --duration "$DURATION" --warmup 2 --events "$EVENTS" --slo-ms "$SLO_MS" \
+    "${loadgen_pin[@]}" "$LOADGEN" --port "$port" --duration "$DURATION" --warmup 2 --events "$EVENTS" --slo-ms "$SLO_MS" \
       --label "$name" --json --mode open --rate "$r" --connections "$CONNECTIONS" --encoding "$ENCODING" 2>/dev/null |
       tail -1 > "$out/$name-$r.json"
     curl -s "http://127.0.0.1:$port/metrics" > "$out/$name-$r.after"
@@ -58,15 +64,15 @@ def over(before, after, name, le):
     total = a.get("+Inf", 0) - b.get("+Inf", 0)
     within = a.get(le, 0) - b.get(le, 0)
     return (100 * (1 - within / total) if total else float("nan")), total
-print("| variant | offered/s | p50 ms | p99 ms | p99.9 ms | requests > 10 ms (server) | queue wait > 5 ms | batches > 5 ms | batches > 10 ms | batches | mean batch |")
-print("|---|---|---|---|---|---|---|---|---|---|---|")
+print("| variant | offered/s | p50 ms | p99 ms | p99.9 ms | client send lag p99 ms | requests > 10 ms (server) | queue wait > 5 ms | batches > 5 ms | batches > 10 ms | batches | mean batch |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|")
 for line in open(variants):
     name = line.split("|")[0]
     if not name or name.startswith("#"): continue
     for r in rates:
         p = os.path.join(out, f"{name}-{r}")
         try: j = json.loads(open(p + ".json").read())
-        except Exception: print(f"| {name} | {r} | no result |||||||||"); continue
+        except Exception: print(f"| {name} | {r} | no result ||||||||||"); continue
         req, _ = over(p + ".before", p + ".after", "cortex_request_latency_seconds", "0.01")
         qw, _ = over(p + ".before", p + ".after", "cortex_queue_wait_seconds", "0.005")
         c5, nb = over(p + ".before", p + ".after", "cortex_compute_seconds", "0.005")
@@ -74,7 +80,8 @@ for line in open(variants):
         def total(path, key):
             return sum(float(l.split()[-1]) for l in open(path) if l.startswith(key))
         bs = total(p + ".after", "cortex_batch_size_sum") - total(p + ".before", "cortex_batch_size_sum")
-        print(f"| {name} | {r} | {j['p50_ms']:.1f} | {j['p99_ms']:.1f} | {j['p999_ms']:.1f} | {req:.2f}% | {qw:.2f}% | "
+        print(f"| {name} | {r} | {j['p50_ms']:.1f} | {j['p99_ms']:.1f} | {j['p999_ms']:.1f} | "
+              f"{j.get('send_lag_p99_ms', float('nan')):.2f} | {req:.2f}% | {qw:.2f}% | "
               f"{c5:.2f}% | {c10:.2f}% | {nb:.0f} | {bs / nb if nb else 0:.1f} |")
 PY
 echo "raw: $out" >&2

@@ -99,13 +99,14 @@ python3 - "$out/results.jsonl" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 def err(r): return ", ".join(f"{k}: {v}" for k, v in sorted(r["errors"].items())) or "-"
-print("| server | mode | offered/s | throughput/s | goodput/s | p50 ms | p95 ms | p99 ms | p99.9 ms | errors |")
-print("|---|---|---|---|---|---|---|---|---|---|")
+print("| server | mode | offered/s | throughput/s | goodput/s | p50 ms | p95 ms | p99 ms | p99.9 ms | client send lag p99 ms | errors |")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
 for r in rows:
     mode = {"open": f"open, {r.get('rate', 0):g}/s", "closed": f"closed, {r.get('concurrency', 0)} in flight",
             "stream": f"{r.get('streams', 0)} streams"}[r["mode"]]
     print(f"| {r['label']} | {mode} | {r['offered_per_s']:.1f} | {r['throughput_per_s']:.2f} | {r['goodput_per_s']:.2f} | "
-          f"{r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['p99_ms']:.1f} | {r['p999_ms']:.1f} | {err(r)} |")
+          f"{r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['p99_ms']:.1f} | {r['p999_ms']:.1f} | "
+          f"{r.get('send_lag_p99_ms', float('nan')):.2f} | {err(r)} |")
 PY
 python3 - "$out/breakdown.txt" <<'PY'
 import sys

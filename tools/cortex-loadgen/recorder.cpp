@@ -14,10 +14,18 @@ void Recorder::record_sent(Clock::time_point scheduled) {
 }
 
 void Recorder::record(Clock::time_point scheduled, Clock::time_point done, int status) {
+  record(scheduled, scheduled, done, status);
+}
+
+void Recorder::record(Clock::time_point scheduled, Clock::time_point sent, Clock::time_point done, int status) {
   if (scheduled < measure_from_) return;
   std::lock_guard<std::mutex> lock(mu_);
-  if (status == 200) ok_ms_.push_back(std::chrono::duration<double, std::milli>(done - scheduled).count());
-  else errors_[status == 0 ? "network" : status < 0 ? "not_sent" : std::to_string(status)]++;
+  if (status == 200) {
+    ok_ms_.push_back(std::chrono::duration<double, std::milli>(done - scheduled).count());
+    send_lag_ms_.push_back(std::chrono::duration<double, std::milli>(sent - scheduled).count());
+  } else {
+    errors_[status == 0 ? "network" : status < 0 ? "not_sent" : std::to_string(status)]++;
+  }
 }
 
 namespace {
@@ -49,6 +57,11 @@ Recorder::Summary Recorder::summarise(double seconds, double slo_ms) const {
   double sum = 0;
   for (double v : sorted) sum += v;
   s.mean_ms = sorted.empty() ? 0.0 : sum / static_cast<double>(sorted.size());
+  std::vector<double> lag = send_lag_ms_;
+  std::sort(lag.begin(), lag.end());
+  s.send_lag_p50_ms = percentile(lag, 0.50);
+  s.send_lag_p99_ms = percentile(lag, 0.99);
+  s.send_lag_max_ms = lag.empty() ? 0.0 : lag.back();
   return s;
 }
 
@@ -59,7 +72,8 @@ nlohmann::json to_json(const Recorder::Summary& s) {
           {"p50_ms", s.p50_ms},     {"p95_ms", s.p95_ms},
           {"p99_ms", s.p99_ms},     {"p999_ms", s.p999_ms},
           {"mean_ms", s.mean_ms},   {"max_ms", s.max_ms},
-          {"errors", s.errors}};
+          {"send_lag_p50_ms", s.send_lag_p50_ms}, {"send_lag_p99_ms", s.send_lag_p99_ms},
+          {"send_lag_max_ms", s.send_lag_max_ms}, {"errors", s.errors}};
 }
 
 std::string to_text(const Recorder::Summary& s, double slo_ms) {
@@ -71,6 +85,9 @@ std::string to_text(const Recorder::Summary& s, double slo_ms) {
   os << line;
   std::snprintf(line, sizeof(line), "latency ms: p50 %.2f  p95 %.2f  p99 %.2f  p99.9 %.2f  mean %.2f  max %.2f\n",
                 s.p50_ms, s.p95_ms, s.p99_ms, s.p999_ms, s.mean_ms, s.max_ms);
+  os << line;
+  std::snprintf(line, sizeof(line), "client send lag ms (due to sent, included above): p50 %.2f  p99 %.2f  max %.2f\n",
+                s.send_lag_p50_ms, s.send_lag_p99_ms, s.send_lag_max_ms);
   os << line;
   os << "errors:";
   if (s.errors.empty()) os << " none";

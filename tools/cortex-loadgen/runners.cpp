@@ -17,15 +17,19 @@ namespace {
 
 Clock::duration seconds(double s) { return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s)); }
 
-// One decode request on `client`; returns the HTTP status, 0 on a network failure.
-int decode_once(HttpClient& client, Workload& workload, const RunOptions& o) {
+// One decode request on `client`; returns the HTTP status, 0 on a network failure. `sent`
+// becomes the time the encoded request was handed to the connection.
+int decode_once(HttpClient& client, Workload& workload, const RunOptions& o, Clock::time_point& sent) {
   const cortex::serve::Window w = workload.window();
   try {
-    if (o.binary)
-      return client.post("/v1/decode", cortex::serve::encode_binary_request(w, o.shape.window_ms, o.deadline_ms),
-                         "application/octet-stream")
-          .status;
-    return client.post("/v1/decode", cortex::serve::encode_json_request(w, o.deadline_ms, false)).status;
+    if (o.binary) {
+      std::string body = cortex::serve::encode_binary_request(w, o.shape.window_ms, o.deadline_ms);
+      sent = Clock::now();
+      return client.post("/v1/decode", body, "application/octet-stream").status;
+    }
+    std::string body = cortex::serve::encode_json_request(w, o.deadline_ms, false);
+    sent = Clock::now();
+    return client.post("/v1/decode", body).status;
   } catch (const cortex::Error&) {
     client.disconnect();
     return 0;
@@ -59,8 +63,9 @@ void run_open_loop(const RunOptions& o, Recorder& recorder, Clock::time_point st
           recorder.record(scheduled, Clock::now(), -1);  // never sent: the client fell too far behind
           continue;
         }
-        const int status = decode_once(client, workload, o);
-        recorder.record(scheduled, Clock::now(), status);
+        Clock::time_point sent = Clock::now();
+        const int status = decode_once(client, workload, o, sent);
+        recorder.record(scheduled, sent, Clock::now(), status);
       }
     });
   }
@@ -92,8 +97,9 @@ void run_closed_loop(const RunOptions& o, Recorder& recorder, Clock::time_point 
       Workload workload(o.shape, o.seed * 1000 + static_cast<uint64_t>(i));
       for (Clock::time_point t = Clock::now(); t < end; t = Clock::now()) {
         recorder.record_sent(t);
-        const int status = decode_once(client, workload, o);
-        recorder.record(t, Clock::now(), status);
+        Clock::time_point sent = t;
+        const int status = decode_once(client, workload, o, sent);
+        recorder.record(t, sent, Clock::now(), status);
       }
     });
   }
@@ -122,16 +128,24 @@ void run_streams(const RunOptions& o, Recorder& recorder, Clock::time_point star
         const cortex::serve::Window s = workload.stride(10000.0 + o.shape.stride_ms * static_cast<double>(k));
         recorder.record_sent(due);
         int status = 0;
+        Clock::time_point sent = due;
         try {
-          if (o.binary) stream->send_binary(cortex::serve::encode_binary_request(s, o.shape.stride_ms, o.deadline_ms));
-          else stream->send_text(cortex::serve::encode_json_request(s, o.deadline_ms));
+          if (o.binary) {
+            const std::string frame = cortex::serve::encode_binary_request(s, o.shape.stride_ms, o.deadline_ms);
+            sent = Clock::now();
+            stream->send_binary(frame);
+          } else {
+            const std::string frame = cortex::serve::encode_json_request(s, o.deadline_ms);
+            sent = Clock::now();
+            stream->send_text(frame);
+          }
           const nlohmann::json reply = nlohmann::json::parse(stream->receive(), nullptr, false);
           status = reply.contains("velocity") ? 200 : reply.value("status", 0);
         } catch (const cortex::Error&) {
           recorder.record(due, Clock::now(), 0);
           return;  // the server closed the stream
         }
-        recorder.record(due, Clock::now(), status);
+        recorder.record(due, sent, Clock::now(), status);
       }
     });
   }
