@@ -14,6 +14,7 @@ const char* kUsage =
     "usage: cortex-loadgen [--host 127.0.0.1] --port N [--mode open|closed|stream] [options]\n"
     "  --rate R           open loop: Poisson arrivals per second (default 50)\n"
     "  --connections M    open loop: client connections (default 64)\n"
+    "  --threads T        open loop: event-loop threads sharing them (default min(4, cores / 4))\n"
     "  --concurrency C    closed loop: requests in flight (default 4)\n"
     "  --streams S        stream mode: WebSocket streams, one stride per stride_ms each (default 4)\n"
     "  --duration S --warmup S   measured seconds and discarded warm-up seconds (10, 1)\n"
@@ -47,6 +48,7 @@ int main(int argc, char** argv) {
       else if (a == "--mode") o.mode = value();
       else if (a == "--rate") o.rate = std::stod(value());
       else if (a == "--connections") o.connections = std::stoi(value());
+      else if (a == "--threads") o.threads = std::stoi(value());
       else if (a == "--concurrency") o.concurrency = std::stoi(value());
       else if (a == "--streams") o.streams = std::stoi(value());
       else if (a == "--duration") o.duration_s = std::stod(value());
@@ -63,8 +65,9 @@ int main(int argc, char** argv) {
     }
     CORTEX_CHECK(o.mode == "open" || o.mode == "closed" || o.mode == "stream", "cortex-loadgen",
                  "--mode must be open, closed or stream, got ", o.mode);
-    CORTEX_CHECK(o.rate > 0 && o.duration_s > 0 && o.concurrency > 0 && o.streams > 0 && o.connections > 0,
-                 "cortex-loadgen", "rates, counts and durations must be positive");
+    CORTEX_CHECK(o.rate > 0 && o.duration_s > 0 && o.concurrency > 0 && o.streams > 0 && o.connections > 0 &&
+                     o.threads >= 0,
+                 "cortex-loadgen", "rates, counts and durations must be positive (--threads 0: the default)");
   } catch (const std::exception& e) {
     std::fprintf(stderr, "cortex-loadgen: %s\n", e.what());
     return 2;
@@ -107,7 +110,11 @@ int main(int argc, char** argv) {
       j["label"] = label;
       j["slo_ms"] = slo_ms;
       j["events_per_window"] = o.shape.events_per_window;
-      if (o.mode == "open") j["rate"] = o.rate;
+      if (o.mode == "open") {
+        j["rate"] = o.rate;
+        j["connections"] = o.connections;
+        j["threads"] = open_loop_threads(o);
+      }
       if (o.mode == "closed") j["concurrency"] = o.concurrency;
       if (o.mode == "stream") j["streams"] = o.streams;
       j["model"] = model["name"];

@@ -1,7 +1,5 @@
 #include "runners.h"
 
-#include <condition_variable>
-#include <deque>
 #include <thread>
 
 #include "engine/error.h"
@@ -37,56 +35,6 @@ int decode_once(HttpClient& client, Workload& workload, const RunOptions& o, Clo
 }
 
 }  // namespace
-
-void run_open_loop(const RunOptions& o, Recorder& recorder, Clock::time_point start) {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::deque<Clock::time_point> due;
-  bool finished = false;
-  const Clock::time_point end = start + seconds(o.warmup_s + o.duration_s);
-  const Clock::time_point give_up = end + seconds(o.drain_s);
-  std::vector<std::thread> workers;
-  for (int i = 0; i < o.connections; ++i) {
-    workers.emplace_back([&, i] {
-      HttpClient client(o.host, o.port, std::chrono::seconds(30));
-      Workload workload(o.shape, o.seed * 1000 + static_cast<uint64_t>(i));
-      while (true) {
-        Clock::time_point scheduled;
-        {
-          std::unique_lock<std::mutex> lock(mu);
-          cv.wait(lock, [&] { return finished || !due.empty(); });
-          if (due.empty()) return;
-          scheduled = due.front();
-          due.pop_front();
-        }
-        if (Clock::now() > give_up) {
-          recorder.record(scheduled, Clock::now(), -1);  // never sent: the client fell too far behind
-          continue;
-        }
-        Clock::time_point sent = Clock::now();
-        const int status = decode_once(client, workload, o, sent);
-        recorder.record(scheduled, sent, Clock::now(), status);
-      }
-    });
-  }
-  std::mt19937_64 rng(o.seed);
-  std::exponential_distribution<double> gap(o.rate);
-  for (Clock::time_point t = start + seconds(gap(rng)); t < end; t += seconds(gap(rng))) {
-    std::this_thread::sleep_until(t);
-    recorder.record_sent(t);
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      due.push_back(t);
-    }
-    cv.notify_one();
-  }
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    finished = true;
-  }
-  cv.notify_all();
-  for (auto& w : workers) w.join();
-}
 
 void run_closed_loop(const RunOptions& o, Recorder& recorder, Clock::time_point start) {
   const Clock::time_point end = start + seconds(o.warmup_s + o.duration_s);
