@@ -28,6 +28,15 @@ std::string loadgen_path() {
   return self.substr(0, self.rfind('/')) + "/cortex-loadgen";
 }
 
+// The JSON summary cortex-loadgen --json prints as its last line.
+json summary_of(const std::string& out) {
+  const size_t end = out.find_last_not_of('\n');
+  REQUIRE(end != std::string::npos);
+  const size_t newline = out.rfind('\n', end);
+  const size_t start = newline == std::string::npos ? 0 : newline + 1;
+  return json::parse(out.substr(start, end + 1 - start));
+}
+
 // Runs the command and returns its standard output.
 std::string run(const std::string& command) {
   std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
@@ -48,14 +57,8 @@ TEST_CASE("cortex-loadgen open loop: event-loop threads share the connections, e
   const std::string out = run(loadgen + " --port " + std::to_string(server.port()) +
                               " --mode open --rate 40 --duration 2 --warmup 0.5 --connections 6 --threads 2"
                               " --events 64 --encoding binary --slo-ms 60000 --json 2>/dev/null");
-  // --json prints the summary as the last line.
-  const size_t end = out.find_last_not_of('\n');
-  REQUIRE(end != std::string::npos);
-  const size_t newline = out.rfind('\n', end);
-  const size_t start = newline == std::string::npos ? 0 : newline + 1;
-  const std::string last = out.substr(start, end + 1 - start);
-  const json summary = json::parse(last);
-  INFO(last);
+  const json summary = summary_of(out);
+  INFO(summary.dump());
   CHECK(summary.at("threads") == 2);
   CHECK(summary.at("connections") == 6);
   // 80 arrivals expected in the measured 2 s; a Poisson count stays well inside 40..130.
@@ -69,4 +72,19 @@ TEST_CASE("cortex-loadgen open loop: event-loop threads share the connections, e
   // Six connections for ~40/s on a small model: requests go out on time, not queued behind a thread.
   CHECK(summary.at("send_lag_p50_ms").get<double>() < 50.0);
   CHECK(summary.at("p99_ms").get<double>() >= summary.at("send_lag_p99_ms").get<double>());
+}
+
+TEST_CASE("cortex-loadgen open loop: a connection the server closed while idle is reopened, not an error") {
+  const std::string loadgen = loadgen_path();
+  REQUIRE_MESSAGE(access(loadgen.c_str(), X_OK) == 0, "build the cortex-loadgen target: ", loadgen);
+  // The server drops connections idle for 150 ms; arrivals ~250 ms apart on one connection.
+  ServerProcess server({"--init", tiny_cortex_config_path(), "--deadline-ms", "60000", "--idle-timeout-ms", "150"});
+  REQUIRE(server.wait_ready(60s));
+  const json summary = summary_of(run(loadgen + " --port " + std::to_string(server.port()) +
+                                      " --mode open --rate 4 --duration 3 --warmup 0.2 --connections 1 --events 32"
+                                      " --slo-ms 60000 --json 2>/dev/null"));
+  INFO(summary.dump());
+  CHECK(summary.at("ok").get<int64_t>() == summary.at("sent").get<int64_t>());
+  CHECK(summary.at("ok").get<int64_t>() > 3);
+  CHECK(summary.at("errors").empty());
 }

@@ -1,8 +1,8 @@
 // Open-loop Poisson load on a few event-loop threads. The whole arrival schedule is drawn up
 // front from the seed and dealt round-robin to `threads` shards; each shard owns an
 // io_context, its share of the connections and a timer that fires at its next due time. A
-// due request goes out on a free connection at once, or waits (its latency still counting
-// from the due time) until one frees. A thread per connection, as the closed-loop runner
+// due request goes out on a free connection at once (the one idle longest), or waits (its
+// latency still counting from the due time) until one frees. A thread per connection, as the closed-loop runner
 // uses, would put hundreds of threads' wake-ups between a due time and its send on a busy
 // host; here the send lag (due to socket) is one timer wake-up.
 #include <boost/asio/connect.hpp>
@@ -12,6 +12,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <deque>
+#include <exception>
 #include <memory>
 #include <optional>
 #include <random>
@@ -44,16 +45,25 @@ class Shard {
     }
   }
 
+  // Runs the shard's schedule to the end; an exception from a handler (an encoding failure,
+  // memory) is kept for the caller instead of ending the process from this thread.
   void run() {
-    arm_timer();
-    ioc_.run();
+    try {
+      arm_timer();
+      ioc_.run();
+    } catch (...) {
+      failure_ = std::current_exception();
+    }
   }
+  std::exception_ptr failure() const { return failure_; }
 
  private:
   struct Conn {
     explicit Conn(net::io_context& ioc) : stream(ioc) {}
     beast::tcp_stream stream;
     bool connected = false;
+    bool reused = false;   // the current request went out on a connection an earlier one used
+    bool retried = false;  // the current request already went out again after a stale connection
     beast::flat_buffer buffer;
     http::request<http::string_body> request;
     std::optional<http::response_parser<http::string_body>> parser;
@@ -76,18 +86,20 @@ class Shard {
       waiting_.push_back(due);
       return;
     }
-    Conn* c = free_.back();
-    free_.pop_back();
+    Conn* c = free_.front();
+    free_.pop_front();
     start(c, due);
   }
 
   // Sends the request due at `due` on `c` (connecting first where needed).
   void start(Conn* c, Clock::time_point due) {
-    if (Clock::now() > give_up_) {  // the client fell too far behind: never sent
-      recorder_.record(due, Clock::now(), -1);
-      return release(c);
-    }
     c->due = due;
+    c->retried = false;
+    connect_and_send(c);
+  }
+
+  void connect_and_send(Conn* c) {
+    c->reused = c->connected;
     if (!c->connected) {
       c->stream.expires_after(kRequestTimeout);
       c->stream.async_connect(endpoints_, [this, c](beast::error_code ec, const tcp::endpoint&) {
@@ -112,20 +124,34 @@ class Shard {
                            : cortex::serve::encode_json_request(w, o_.deadline_ms, false);
     req.keep_alive(true);
     req.prepare_payload();
+    c->parser.reset();  // none until the write went out: a failed write has received nothing
     c->sent = Clock::now();
     c->stream.expires_after(kRequestTimeout);
     http::async_write(c->stream, req, [this, c](beast::error_code ec, size_t) {
-      if (ec) return finish(c, 0);
+      if (ec) return failed(c, ec);
       c->parser.emplace();
       c->parser->body_limit(64 * 1024 * 1024);
       c->stream.expires_after(kRequestTimeout);
       http::async_read(c->stream, c->buffer, *c->parser, [this, c](beast::error_code ec2, size_t) {
-        if (ec2) return finish(c, 0);
+        if (ec2) return failed(c, ec2);
         const http::response<http::string_body>& res = c->parser->get();
         if (!res.keep_alive()) close(c);
         finish(c, static_cast<int>(res.result_int()));
       });
     });
+  }
+
+  // A kept-alive connection the server closed while it sat idle fails at once: the request
+  // goes out once more on a new connection, as HttpClient does. Any other failure counts.
+  void failed(Conn* c, beast::error_code ec) {
+    const bool stale = ec == http::error::end_of_stream || ec == net::error::eof ||
+                       ec == net::error::connection_reset || ec == net::error::broken_pipe;
+    if (stale && c->reused && !c->retried && !(c->parser && c->parser->got_some())) {
+      close(c);
+      c->retried = true;
+      return connect_and_send(c);
+    }
+    finish(c, 0);
   }
 
   // Records the outcome; a failed connection is closed and reconnects for its next request.
@@ -135,14 +161,16 @@ class Shard {
     release(c);
   }
 
+  // Gives `c` the oldest waiting request still worth sending (those past the give-up time are
+  // counted as never sent), or back to the free connections.
   void release(Conn* c) {
-    if (waiting_.empty()) {
-      free_.push_back(c);
-      return;
+    while (!waiting_.empty()) {
+      const Clock::time_point due = waiting_.front();
+      waiting_.pop_front();
+      if (Clock::now() <= give_up_) return start(c, due);
+      recorder_.record(due, Clock::now(), -1);  // the client fell too far behind: never sent
     }
-    const Clock::time_point due = waiting_.front();
-    waiting_.pop_front();
-    start(c, due);
+    free_.push_back(c);
   }
 
   void close(Conn* c) {
@@ -162,8 +190,9 @@ class Shard {
   tcp::resolver::results_type endpoints_;
   Workload workload_;
   std::vector<std::unique_ptr<Conn>> conns_;
-  std::vector<Conn*> free_;
+  std::deque<Conn*> free_;  // idle longest first, so no connection idles past the server's timeout
   std::deque<Clock::time_point> waiting_;
+  std::exception_ptr failure_;
 };
 
 }  // namespace
@@ -196,6 +225,8 @@ void run_open_loop(const RunOptions& o, Recorder& recorder, Clock::time_point st
   std::vector<std::thread> threads;
   for (auto& part : parts) threads.emplace_back([&part] { part->run(); });
   for (auto& t : threads) t.join();
+  for (auto& part : parts)
+    if (part->failure()) std::rethrow_exception(part->failure());
 }
 
 }  // namespace loadgen
