@@ -379,23 +379,29 @@ bool flash_segmented_enabled() {
   return enabled;
 }
 
-bool flash_segmented_fits(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& k_offsets) {
+bool flash_segmented_fits(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& k_offsets,
+                          const Tensor& out) {
   const int64_t samples = k_offsets.numel() - 1;
   if (samples < 1 || q.dim() != 3 || q.size(0) % samples != 0) return false;
-  const int64_t per_sample = q.size(0) / samples, d = q.size(2);
+  const int64_t per_sample = q.size(0) / samples, heads = q.size(1), d = q.size(2);
+  // Row counts stay clear of 2^31 by a tile, so the kernel's 32-bit row arithmetic cannot wrap.
+  constexpr int64_t kMaxRows = (int64_t{1} << 31) - kDenseAttentionKeyTile;
   const bool sixteen_bit = q.dtype() == DType::bf16 || q.dtype() == DType::f16;
-  return sixteen_bit && k.dtype() == q.dtype() && v.dtype() == q.dtype() && (d == 32 || d == 64 || d == 128) &&
-         k.dim() == 3 && v.dim() == 3 && k.size(1) == q.size(1) && k.size(2) == d && v.shape() == k.shape() &&
-         q.is_contiguous() && k.is_contiguous() && v.is_contiguous() && aligned16(q) && aligned16(k) &&
-         aligned16(v) && per_sample >= kFlashSegmentedMinQueries && samples <= 65535 && q.size(1) <= 65535 &&
-         q.size(0) < (int64_t{1} << 31) && k.size(0) < (int64_t{1} << 31);
+  const bool same = k.dtype() == q.dtype() && v.dtype() == q.dtype() && out.dtype() == q.dtype();
+  const bool shapes = k.dim() == 3 && k.size(1) == heads && k.size(2) == d && v.shape() == k.shape() &&
+                      out.shape() == q.shape() && (d == 32 || d == 64 || d == 128) && heads >= 1 && heads <= 65535 &&
+                      samples <= 65535 && per_sample >= kFlashSegmentedMinQueries && q.size(0) < kMaxRows &&
+                      k.size(0) < kMaxRows;
+  const bool layout = q.is_contiguous() && k.is_contiguous() && v.is_contiguous() && out.is_contiguous() &&
+                      aligned16(q) && aligned16(k) && aligned16(v) && aligned16(out);
+  const bool offsets = k_offsets.dtype() == DType::i32 || k_offsets.dtype() == DType::i64;
+  return sixteen_bit && same && shapes && layout && offsets;
 }
 
 void flash_segmented_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& k_offsets,
                                double scale, const Tensor& out) {
-  CORTEX_CHECK(flash_segmented_fits(q, k, v, k_offsets) && out.is_contiguous() && out.shape() == q.shape() &&
-                   out.dtype() == q.dtype() && (k_offsets.dtype() == DType::i32 || k_offsets.dtype() == DType::i64),
-               "segmented_attention_device_offsets", "the flash kernel does not take q ", q.describe(), ", k ",
+  CORTEX_CHECK(flash_segmented_fits(q, k, v, k_offsets, out), "segmented_attention_device_offsets",
+               "the flash kernel does not take q ", q.describe(), ", k ",
                k.describe(), ", v ", v.describe(), ", offsets ", k_offsets.describe(), ", out ", out.describe());
   DeviceScope scope(out);
   const int64_t samples = k_offsets.numel() - 1, per_sample = q.size(0) / samples, heads = q.size(1), d = q.size(2);

@@ -13,10 +13,12 @@ constexpr int64_t kFlashSegmentedMinQueries = 32;
 // Off with CORTEX_FLASH_SEGMENTED=0 in the environment (read once), for comparisons.
 bool flash_segmented_enabled();
 
-// Whether the flash kernel takes segmented_attention_device_offsets' operands: q [B * Lq, H, D],
-// k and v [Nk, H, D], all contiguous, bf16 or f16, 16-byte aligned, D one of 32, 64, 128,
-// Lq >= kFlashSegmentedMinQueries, B and H at most 65535, fewer than 2^31 rows.
-bool flash_segmented_fits(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& k_offsets);
+// Whether the flash kernel takes segmented_attention_device_offsets' operands: q and out
+// [B * Lq, H, D], k and v [Nk, H, D], all contiguous, one 16-bit dtype (bf16 or f16), 16-byte
+// aligned, D one of 32, 64, 128, Lq >= kFlashSegmentedMinQueries, B and H from 1 to 65535,
+// fewer than 2^31 - 64 rows; offsets i32 or i64 [B + 1]. Otherwise the segmented kernel runs.
+bool flash_segmented_fits(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& k_offsets,
+                          const Tensor& out);
 
 // segmented_attention_device_offsets on the flash kernel (same contract: offsets i32/i64 on
 // the device, clamped into [0, Nk]; a sample without keys gets zeros); needs flash_segmented_fits.

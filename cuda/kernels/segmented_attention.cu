@@ -373,7 +373,7 @@ void cuda_segmented_attention(const Tensor& q, const std::vector<int64_t>& q_off
 void cuda_segmented_attention_device_offsets(const Tensor& q, const Tensor& k, const Tensor& v,
                                              const Tensor& k_offsets, double scale, const Tensor& out) {
   constexpr const char* op = "segmented_attention_device_offsets";
-  if (flash_segmented_enabled() && flash_segmented_fits(q, k, v, k_offsets))
+  if (flash_segmented_enabled() && flash_segmented_fits(q, k, v, k_offsets, out))
     return flash_segmented_attention(q, k, v, k_offsets, scale, out);
   DeviceScope scope(out);
   const Shape3 s = shape_of(q, {&q, &k, &v, &out});

@@ -177,19 +177,19 @@ namespace {
 struct DeviceOffsetCase {
   std::vector<int64_t> key_sizes;
   int64_t per_sample, capacity, heads, d;
+  bool flash;  // in bf16 / f16 the flash kernel runs it (>= 32 queries a sample, D 32 / 64 / 128)
 };
 
-// Cortex-S's encoder (256 latents, 6 heads of 64) and awkward shapes on every head-dim template;
-// in 16 bits the first, third, sixth, seventh and eighth run on the flash kernel.
+// Cortex-S's encoder (256 latents, 6 heads of 64) and awkward shapes on every head-dim template.
 const std::vector<DeviceOffsetCase> kDeviceOffsetCases{
-    {{0, 1, 513, 77}, 256, 1024, 6, 64},
-    {{3, 0, 17, 1, 0}, 3, 33, 2, 5},
-    {{129, 64}, 33, 200, 1, 128},
-    {{40}, 129, 41, 2, 96},
-    {{0, 0, 0}, 17, 8, 3, 32},
-    {{65, 300, 63, 1, 0, 128}, 64, 700, 4, 32},
-    {{200, 7, 64}, 100, 400, 2, 128},
-    {{1000, 3}, 32, 1100, 3, 64},
+    {{0, 1, 513, 77}, 256, 1024, 6, 64, true},
+    {{3, 0, 17, 1, 0}, 3, 33, 2, 5, false},
+    {{129, 64}, 33, 200, 1, 128, true},
+    {{40}, 129, 41, 2, 96, false},  // many queries, but a head dim the flash kernel lacks
+    {{0, 0, 0}, 17, 8, 3, 32, false},
+    {{65, 300, 63, 1, 0, 128}, 64, 700, 4, 32, true},
+    {{200, 7, 64}, 100, 400, 2, 128, true},
+    {{1000, 3}, 32, 1100, 3, 64, true},
 };
 
 std::vector<int64_t> offsets_from(const std::vector<int64_t>& sizes, int64_t first = 0) {
@@ -227,6 +227,10 @@ CORTEX_GPU_TEST("cuda segmented attention with device offsets: against the f64 C
         Tensor out64 = empty(q.shape(), DType::f64);
         segmented_attention_device_offsets_kernel().get(Device::cpu())(f64(q), f64(k), f64(v), offsets, scale, out64);
         Tensor out = poisoned(q.shape(), dtype);
+#ifdef CORTEX_WITH_CUDA
+        CHECK(cuda::flash_segmented_fits(to_gpu(q), to_gpu(k), to_gpu(v), to_gpu(offsets), out) ==
+              (c.flash && dtype != DType::f32));
+#endif
         segmented_attention_device_offsets_kernel().get(gpu())(to_gpu(q), to_gpu(k), to_gpu(v), to_gpu(offsets),
                                                                scale, out);
         expect_close(out, data_to_dtype(out64, dtype), rtol_of(dtype), atol_of(out64, dtype), what.str());
@@ -259,15 +263,21 @@ CORTEX_GPU_TEST("cuda segmented attention with device offsets: bad offsets are c
 #ifdef CORTEX_WITH_CUDA
 CORTEX_GPU_TEST("cuda segmented attention with device offsets: the flash kernel takes the serving encoder's shapes") {
   // Cortex-S in bf16: 256 latents a sample, 6 heads of 64; not the head's one query a sample, not f32.
+  auto fits = [](const Shape& q_shape, const Shape& k_shape, DType dtype, DType offset_dtype = DType::i32) {
+    const Tensor q = zeros(q_shape, dtype, gpu()), k = zeros(k_shape, dtype, gpu());
+    return cuda::flash_segmented_fits(q, k, k, zeros({5}, offset_dtype, gpu()), zeros(q_shape, dtype, gpu()));
+  };
+  CHECK(fits({4 * 256, 6, 64}, {900, 6, 64}, DType::bf16));
+  CHECK(fits({4 * 256, 6, 64}, {900, 6, 64}, DType::f16, DType::i64));
+  CHECK_FALSE(fits({4, 6, 64}, {900, 6, 64}, DType::bf16));           // the head: one query a sample
+  CHECK_FALSE(fits({4 * 256, 6, 64}, {900, 6, 64}, DType::f32));      // f32
+  CHECK_FALSE(fits({4 * 256, 6, 48}, {900, 6, 48}, DType::bf16));     // head dim 48
+  CHECK_FALSE(fits({4 * 256, 6, 64}, {900, 6, 64}, DType::bf16, DType::f32));  // float offsets
+  // An output that is not contiguous [B * Lq, H, D] of the same dtype goes to the segmented kernel.
+  const Tensor q = zeros({4 * 256, 6, 64}, DType::bf16, gpu()), k = zeros({900, 6, 64}, DType::bf16, gpu());
   const Tensor offsets = zeros({5}, DType::i32, gpu());
-  const Tensor latents = zeros({4 * 256, 6, 64}, DType::bf16, gpu()), events = zeros({900, 6, 64}, DType::bf16, gpu());
-  CHECK(cuda::flash_segmented_fits(latents, events, events, offsets));
-  CHECK_FALSE(cuda::flash_segmented_fits(zeros({4, 6, 64}, DType::bf16, gpu()), events, events, offsets));
-  const Tensor events32 = zeros({900, 6, 64}, DType::f32, gpu());
-  CHECK_FALSE(cuda::flash_segmented_fits(zeros({4 * 256, 6, 64}, DType::f32, gpu()), events32, events32, offsets));
-  CHECK_FALSE(cuda::flash_segmented_fits(zeros({4 * 256, 6, 48}, DType::bf16, gpu()),
-                                         zeros({900, 6, 48}, DType::bf16, gpu()), zeros({900, 6, 48}, DType::bf16, gpu()),
-                                         offsets));
+  CHECK_FALSE(cuda::flash_segmented_fits(q, k, k, offsets, zeros({4 * 256, 6, 64}, DType::f16, gpu())));
+  CHECK_FALSE(cuda::flash_segmented_fits(q, k, k, offsets, narrow(zeros({4 * 256, 6, 65}, DType::bf16, gpu()), 2, 0, 64)));
 }
 
 namespace {
