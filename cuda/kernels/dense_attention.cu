@@ -401,8 +401,8 @@ bool flash_segmented_fits(const Tensor& q, const Tensor& k, const Tensor& v, con
 void flash_segmented_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& k_offsets,
                                double scale, const Tensor& out) {
   CORTEX_CHECK(flash_segmented_fits(q, k, v, k_offsets, out), "segmented_attention_device_offsets",
-               "the flash kernel does not take q ", q.describe(), ", k ",
-               k.describe(), ", v ", v.describe(), ", offsets ", k_offsets.describe(), ", out ", out.describe());
+               "the flash kernel does not take q ", q.describe(), ", k ", k.describe(), ", v ", v.describe(),
+               ", offsets ", k_offsets.describe(), ", out ", out.describe());
   DeviceScope scope(out);
   const int64_t samples = k_offsets.numel() - 1, per_sample = q.size(0) / samples, heads = q.size(1), d = q.size(2);
   const Operand q_rows{q.data_ptr(), per_sample * heads * d, heads * d, d};
