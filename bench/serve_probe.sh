@@ -5,7 +5,7 @@
 #   bash bench/serve_probe.sh VARIANTS_FILE [model flag...]
 # Each line of VARIANTS_FILE is NAME|BIN_DIR|LIB_DIR|SERVER FLAGS (LIB_DIR prepended to
 # LD_LIBRARY_PATH for that server; empty: none); # lines skipped. Settings: RATES, DURATION,
-# EVENTS, CONNECTIONS, ENCODING, DEADLINE_MS, SLO_MS, LOADGEN (the cortex-loadgen binary),
+# WARMUP (seconds of load before the server's histograms are first read, default 2), EVENTS, CONNECTIONS, ENCODING, DEADLINE_MS, SLO_MS, LOADGEN (the cortex-loadgen binary),
 # SERVER_CPUS / LOADGEN_CPUS (taskset CPU lists, e.g. 0-7 and 8-15: keeps the load generator's
 # threads off the server's cores; empty: no pinning).
 set -uo pipefail
@@ -16,6 +16,7 @@ model=("$@")
 [ ${#model[@]} -eq 0 ] && model=(--init cortex-xs)
 RATES=${RATES:-"8000 10000 12000"}
 DURATION=${DURATION:-5}
+WARMUP=${WARMUP:-2}
 EVENTS=${EVENTS:-256}
 CONNECTIONS=${CONNECTIONS:-256}
 ENCODING=${ENCODING:-binary}
@@ -39,10 +40,14 @@ while IFS='|' read -r name bindir libdir flags; do
   port=$(grep -o '[0-9]*$' "$out/$name.out")
   echo "$name: $flags (port $port, ready after $(grep -c cuda_graph_captured "$log") captures)" >&2
   for r in $RATES; do
+    # The server's histograms are read once the load generator's warm-up is over and again at its end.
+    "${loadgen_pin[@]}" "$LOADGEN" --port "$port" --duration "$DURATION" --warmup "$WARMUP" --events "$EVENTS" \
+      --slo-ms "$SLO_MS" --label "$name" --json --mode open --rate "$r" --connections "$CONNECTIONS" \
+      --encoding "$ENCODING" 2>/dev/null | tail -1 > "$out/$name-$r.json" &
+    loadgen=$!
+    sleep "$WARMUP"
     curl -s "http://127.0.0.1:$port/metrics" > "$out/$name-$r.before"
-    "${loadgen_pin[@]}" "$LOADGEN" --port "$port" --duration "$DURATION" --warmup 2 --events "$EVENTS" --slo-ms "$SLO_MS" \
-      --label "$name" --json --mode open --rate "$r" --connections "$CONNECTIONS" --encoding "$ENCODING" 2>/dev/null |
-      tail -1 > "$out/$name-$r.json"
+    wait "$loadgen"
     curl -s "http://127.0.0.1:$port/metrics" > "$out/$name-$r.after"
   done
   kill -TERM "$pid"; wait "$pid"
