@@ -6,7 +6,9 @@
 # Settings: DECODE ("MODEL PROTOCOLS" for bench/decoding_gpu.sh; empty: none), DECODE_PLAN (a plan
 # file for bench/decoding_plan.sh), DECODE_S (seconds for the decoding part),
 # SANITIZE_FILTER (doctest -tc filter for compute-sanitizer), SWEEP_S (seconds per sweep), SWEEP_WORKERS
-# ("1 2": one sweep per --workers value), SERVE_DTYPE (f32 | bf16);
+# ("1 2": one sweep per --workers value), SERVE_DTYPE (f32 | bf16), PROBE_VARIANTS (a variants file for
+# bench/serve_probe.sh, run after the sweeps at PROBE_RATES, default "10000 12000", with PROBE_PIN="0-7 8-15"
+# also pinned: server CPUs, then the load generator's);
 # TESTS=0 skips the tests and the sanitizer, KERNEL_BENCH=0 the kernel and attention benchmarks.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -59,6 +61,19 @@ for w in ${SWEEP_WORKERS:-1}; do
   rm -rf "$OUT/serve"
 done
 
+if [ -n "${PROBE_VARIANTS:-}" ]; then
+  stamp "serving probe: $PROBE_VARIANTS"
+  CORTEX_DEVICE=cuda:0 LOADGEN="$B/cortex-loadgen" RATES="${PROBE_RATES:-10000 12000}" DURATION=${DURATION:-5} \
+    timeout "${PROBE_S:-200}" bash bench/serve_probe.sh "$PROBE_VARIANTS" --init cortex-s --dtype "${SERVE_DTYPE:-f32}" \
+    > "$OUT/serve_probe.md" 2>&1
+  if [ -n "${PROBE_PIN:-}" ]; then
+    read -r server_cpus loadgen_cpus <<< "$PROBE_PIN"
+    CORTEX_DEVICE=cuda:0 LOADGEN="$B/cortex-loadgen" RATES="${PROBE_RATES:-10000 12000}" DURATION=${DURATION:-5} \
+      SERVER_CPUS=$server_cpus LOADGEN_CPUS=$loadgen_cpus timeout "${PROBE_S:-200}" bash bench/serve_probe.sh \
+      "$PROBE_VARIANTS" --init cortex-s --dtype "${SERVE_DTYPE:-f32}" >> "$OUT/serve_probe.md" 2>&1
+  fi
+fi
+
 # Decoding last: its parts share the card under MPS, which would skew the timings above.
 if [ -n "${DECODE:-}" ]; then
   stamp "decoding: $DECODE"
@@ -78,5 +93,6 @@ grep -hE "ERROR SUMMARY|rc=" "$OUT/sanitizer.log" 2> /dev/null
 grep -hiE "ms/step|samples/s|fused|loop" "$OUT/bench.txt" 2> /dev/null | head -20
 grep -hE "^\| (f32|bf16) " "$OUT/decode_bench.txt"
 for f in "$OUT"/serving_gpu_w*.md; do echo "== $(basename "$f")"; tail -25 "$f"; done
+[ -f "$OUT/serve_probe.md" ] && { echo "== serve_probe.md"; grep -E "^\||CPUs" "$OUT/serve_probe.md"; }
 # Exit status: non-zero when a test binary, the sanitizer or the sweep reported a failure.
 ! grep -hqsE "rc=[1-9]" "$OUT/tests.log" "$OUT/sanitizer.log" "$OUT"/serving_gpu_w*.md "$OUT/decode_bench.txt"
