@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Server configurations side by side at a few offered loads, each on a fresh server, with the
 # server's own latency, queue-wait and compute histograms per point: where a tail comes from
-# (slow batches, or requests waiting behind them). For tuning; bench/serve_sweep.sh is the full sweep.
+# (slow batches, or requests waiting behind them), and each server thread's CPU share and
+# preemptions. For tuning; bench/serve_sweep.sh is the full sweep.
 #   bash bench/serve_probe.sh VARIANTS_FILE [model flag...]
 # Each line of VARIANTS_FILE is NAME|BIN_DIR|LIB_DIR|SERVER FLAGS (LIB_DIR prepended to
 # LD_LIBRARY_PATH for that server; empty: none); # lines skipped. Settings: RATES, DURATION,
@@ -27,6 +28,20 @@ server_pin=() loadgen_pin=()
 [ -n "${SERVER_CPUS:-}" ] && server_pin=(taskset -c "$SERVER_CPUS")
 [ -n "${LOADGEN_CPUS:-}" ] && loadgen_pin=(taskset -c "$LOADGEN_CPUS")
 out=$(mktemp -d)
+# Each server thread's name, CPU ticks (user + system) and involuntary context switches (times
+# the scheduler took the CPU away from it), at the time of the call; the clock is `date +%s.%N`.
+# Names: cortex-worker<i>, cortex-io<i>, cortex-serve (main, also I/O); threads a role starts
+# (OpenMP's) inherit its name; "exe" ones predate main (OpenBLAS's pool, on a CPU server).
+thread_times() {
+  echo "clock $(date +%s.%N)"
+  for task in /proc/"$1"/task/*; do
+    local name ticks switches
+    name=$(cat "$task/comm" 2> /dev/null) || continue
+    ticks=$(sed 's/^.*) //' "$task/stat" 2> /dev/null | awk '{print $12 + $13}')
+    switches=$(awk '/^nonvoluntary_ctxt_switches/ {print $2}' "$task/status" 2> /dev/null)
+    echo "$name ${ticks:-0} ${switches:-0}"
+  done
+}
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs);" \
   "server CPUs: ${SERVER_CPUS:-any}, load generator CPUs: ${LOADGEN_CPUS:-any}" >&2
 while IFS='|' read -r name bindir libdir flags; do
@@ -47,7 +62,9 @@ while IFS='|' read -r name bindir libdir flags; do
     loadgen=$!
     sleep "$WARMUP"
     curl -s "http://127.0.0.1:$port/metrics" > "$out/$name-$r.before"
+    thread_times "$pid" > "$out/$name-$r.threads.before"
     wait "$loadgen"
+    thread_times "$pid" > "$out/$name-$r.threads.after"
     curl -s "http://127.0.0.1:$port/metrics" > "$out/$name-$r.after"
   done
   kill -TERM "$pid"; wait "$pid"
@@ -88,5 +105,33 @@ for line in open(variants):
         print(f"| {name} | {r} | {j['p50_ms']:.1f} | {j['p99_ms']:.1f} | {j['p999_ms']:.1f} | "
               f"{j.get('send_lag_p99_ms', float('nan')):.2f} | {req:.2f}% | {qw:.2f}% | "
               f"{c5:.2f}% | {c10:.2f}% | {nb:.0f} | {bs / nb if nb else 0:.1f} |")
+PY
+python3 - "$out" "$variants" "$RATES" "$(getconf CLK_TCK)" <<'PY'
+import os, re, sys
+from collections import defaultdict
+out, variants, rates, tck = sys.argv[1], sys.argv[2], sys.argv[3].split(), float(sys.argv[4])
+def read(path):
+    clock, threads = 0.0, defaultdict(lambda: [0.0, 0.0, 0])
+    for line in open(path):
+        f = line.split()
+        if f[0] == "clock": clock = float(f[1]); continue
+        role = re.sub(r"\d+$", "", f[0])  # cortex-io1, cortex-io2 -> cortex-io
+        t = threads[role]; t[0] += float(f[1]); t[1] += float(f[2]); t[2] += 1
+    return clock, threads
+print("\nServer threads over the measured seconds (CPU % of one core, involuntary context switches per second):\n")
+print("| variant | offered/s | thread (count) | CPU % | preemptions/s |")
+print("|---|---|---|---|---|")
+for line in open(variants):
+    name = line.split("|")[0]
+    if not name or name.startswith("#"): continue
+    for r in rates:
+        p = os.path.join(out, f"{name}-{r}.threads")
+        if not (os.path.exists(p + ".before") and os.path.exists(p + ".after")): continue
+        (t0, a), (t1, b) = read(p + ".before"), read(p + ".after")
+        span = max(t1 - t0, 1e-9)
+        for role in sorted(b, key=lambda k: -(b[k][0] - a[k][0])):
+            cpu = 100 * (b[role][0] - a[role][0]) / tck / span
+            if cpu < 1: continue
+            print(f"| {name} | {r} | {role} ({b[role][2]}) | {cpu:.0f} | {(b[role][1] - a[role][1]) / span:.0f} |")
 PY
 echo "raw: $out" >&2

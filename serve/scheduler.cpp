@@ -5,6 +5,7 @@
 #include "engine/error.h"
 #include "serve/log.h"
 #include "serve/metrics.h"
+#include "serve/thread_name.h"
 
 namespace cortex::serve {
 
@@ -18,7 +19,11 @@ Scheduler::~Scheduler() { drain(); }
 void Scheduler::start() {
   std::lock_guard<std::mutex> lock(mu_);
   if (!threads_.empty() || stop_) return;
-  for (int i = 0; i < workers_; ++i) threads_.emplace_back([this] { worker_loop(); });
+  for (int i = 0; i < workers_; ++i)
+    threads_.emplace_back([this, i] {
+      name_this_thread("cortex-worker" + std::to_string(i));
+      worker_loop();
+    });
 }
 
 RequestError Scheduler::submit(std::unique_ptr<Job>& job) {

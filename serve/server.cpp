@@ -9,6 +9,7 @@
 #include "engine/philox.h"
 #include "serve/http_session.h"
 #include "serve/log.h"
+#include "serve/thread_name.h"
 
 namespace cortex::serve {
 
@@ -173,10 +174,17 @@ int Server::run() {
     if (!ec) begin_drain(signal == SIGTERM ? "SIGTERM" : "SIGINT");
   });
   accept();
-  loader_ = std::thread([this] { load_and_warm_up(); });
+  loader_ = std::thread([this] {
+    name_this_thread("cortex-load");
+    load_and_warm_up();
+  });
   std::vector<std::thread> io;
-  for (int i = 1; i < state_->config.io_threads; ++i) io.emplace_back([this] { ioc_.run(); });
-  ioc_.run();
+  for (int i = 1; i < state_->config.io_threads; ++i)
+    io.emplace_back([this, i] {
+      name_this_thread("cortex-io" + std::to_string(i));
+      ioc_.run();
+    });
+  ioc_.run();  // the main thread (named cortex-serve, as the process) is an I/O thread too
   for (auto& t : io) t.join();
   if (loader_.joinable()) loader_.join();
   if (scheduler_) scheduler_->drain();

@@ -5,6 +5,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <set>
 #include <cmath>
 #include <mutex>
 #include <random>
@@ -48,6 +51,17 @@ TEST_CASE("several workers and I/O threads: concurrent clients and streams get o
   REQUIRE(server.wait_ready(60s));
   CHECK(server.log().find("\"workers\":3") != std::string::npos);
   CHECK(server.log().find("\"io_threads\":4") != std::string::npos);
+  // Threads carry their role's name (top -H, perf), and the process its own despite the re-exec.
+  std::multiset<std::string> names;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/" + std::to_string(server.pid()) + "/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    std::getline(comm, name);
+    names.insert(name);
+  }
+  for (const char* name : {"cortex-worker0", "cortex-worker1", "cortex-worker2", "cortex-io1", "cortex-io2",
+                           "cortex-io3", "cortex-serve"})
+    CHECK_MESSAGE(names.count(name) == 1, name);
 
   std::mutex mu;
   std::vector<Sent> decoded;  // every HTTP window with its answer

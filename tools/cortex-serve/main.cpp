@@ -11,6 +11,7 @@
 #include "serve/log.h"
 #include "serve/model_loader.h"
 #include "serve/server.h"
+#include "serve/thread_name.h"
 
 int main(int argc, char** argv) {
   using namespace cortex::serve;
@@ -22,6 +23,9 @@ int main(int argc, char** argv) {
     setenv("OMP_WAIT_POLICY", "passive", 1);
     execv("/proc/self/exe", argv);  // returns only on failure: then carry on as we are
   }
+  // The re-exec names the process "exe" (ps, top, pgrep read it); threads started from here on
+  // inherit the name unless they set their own.
+  name_this_thread("cortex-serve");
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
       std::fputs(usage().c_str(), stdout);
