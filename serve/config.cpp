@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "engine/error.h"
+#include "serve/thread_setup.h"
 
 extern char** environ;
 
@@ -59,6 +60,8 @@ const std::map<std::string, Setter>& setters() {
       {"dtype", [](ServerConfig& c, const std::string& v) { c.dtype = v; }},
       {"io_threads", [](ServerConfig& c, const std::string& v) { c.io_threads = static_cast<int>(to_int("io_threads", v)); }},
       {"workers", [](ServerConfig& c, const std::string& v) { c.workers = static_cast<int>(to_int("workers", v)); }},
+      {"worker_cpus", [](ServerConfig& c, const std::string& v) { c.worker_cpus = v; }},
+      {"io_cpus", [](ServerConfig& c, const std::string& v) { c.io_cpus = v; }},
       {"max_batch", [](ServerConfig& c, const std::string& v) { c.max_batch = static_cast<int>(to_int("max_batch", v)); }},
       {"batching", [](ServerConfig& c, const std::string& v) { c.batching = to_bool("batching", v); }},
       {"deadline_ms", [](ServerConfig& c, const std::string& v) { c.default_deadline_ms = to_double("deadline_ms", v); }},
@@ -107,6 +110,8 @@ void check(const ServerConfig& c) {
   CORTEX_CHECK(c.cache_page_size >= 1 && c.cache_pages >= 1, "cortex-serve config",
                "cache_page_size and cache_pages must be positive");
   CORTEX_CHECK(c.max_body_bytes >= 64, "cortex-serve config", "max_body_bytes must be at least 64");
+  parse_cpu_list("worker_cpus", c.worker_cpus);
+  parse_cpu_list("io_cpus", c.io_cpus);
 }
 
 std::string snake_from_flag(std::string flag) {
@@ -131,6 +136,8 @@ nlohmann::json ServerConfig::to_json() const {
           {"cuda_graphs", cuda_graphs},
           {"io_threads", io_threads},
           {"workers", workers},
+          {"worker_cpus", worker_cpus},
+          {"io_cpus", io_cpus},
           {"max_batch", max_batch},
           {"batching", batching},
           {"deadline_ms", default_deadline_ms},
@@ -229,6 +236,7 @@ std::string usage() {
          "  --cache-page-size N --cache-pages N --max-streams N   streaming cache\n"
          "  --workers N            scheduler workers running batches concurrently (default 1; 2 raise GPU throughput)\n"
          "  --io-threads N         HTTP/WebSocket threads (default: min(8, max(2, cores / 4)))\n"
+         "  --worker-cpus LIST --io-cpus LIST   pin the scheduler workers / the I/O threads to CPUs (e.g. 2,3 and 4-7)\n"
          "  --init-seed S --no-warmup --log-level debug|info|warn\n"
          "Environment: CORTEX_<OPTION> (CORTEX_PORT, CORTEX_DEVICE, CORTEX_MAX_BATCH, CORTEX_WORKERS, CORTEX_IO_THREADS, ...).\n";
 }

@@ -29,10 +29,16 @@ struct ServerConfig {
   std::string dtype = "f32";
   // Threads parsing HTTP/JSON and writing replies (default_io_threads(): a few per many-core host).
   int io_threads = default_io_threads();
-  // Scheduler workers, each forming and running its own batch so batches overlap. One gives
-  // the lowest tail latency (on an H100 at 10,000 decodes/s, p99 10.3 ms against 23.6 ms with
-  // two); two give more throughput on a GPU (18,094 against 14,899 decodes/s closed loop).
+  // Scheduler workers, each forming and running its own batch so batches overlap. One gave the
+  // lower tail latency in every H100 sweep (p99 at 10,000 decodes/s: 10.3 against 23.6 ms with
+  // two at 910c9bc; 24.4 against 42.3 ms on a slower host at b215b43); two give more throughput
+  // on a GPU (18,094 against 14,899 decodes/s closed loop at 910c9bc).
   int workers = 1;
+  // CPU lists ("0-3,8"; empty: no pinning) for the scheduler workers (and the threads they start)
+  // and for the I/O threads (the main one included, and the model loader it starts), so that a
+  // deployment can give the workers cores nothing else runs on.
+  std::string worker_cpus;
+  std::string io_cpus;
 
   // Scheduling.
   int max_batch = 32;

@@ -5,12 +5,14 @@
 #include "engine/error.h"
 #include "serve/log.h"
 #include "serve/metrics.h"
-#include "serve/thread_name.h"
+#include "serve/thread_setup.h"
 
 namespace cortex::serve {
 
-Scheduler::Scheduler(const BatchPolicy& policy, size_t capacity, RunBatch run, Metrics* metrics, int workers)
-    : policy_(policy), run_(std::move(run)), metrics_(metrics), queue_(capacity), workers_(workers) {
+Scheduler::Scheduler(const BatchPolicy& policy, size_t capacity, RunBatch run, Metrics* metrics, int workers,
+                     std::vector<int> worker_cpus)
+    : policy_(policy), run_(std::move(run)), metrics_(metrics), queue_(capacity), workers_(workers),
+      worker_cpus_(std::move(worker_cpus)) {
   CORTEX_CHECK(workers >= 1, "Scheduler", "needs at least one worker, got ", workers);
 }
 
@@ -22,6 +24,11 @@ void Scheduler::start() {
   for (int i = 0; i < workers_; ++i)
     threads_.emplace_back([this, i] {
       name_this_thread("cortex-worker" + std::to_string(i));
+      try {
+        pin_this_thread(worker_cpus_);
+      } catch (const std::exception& e) {  // the CPUs were checked at start-up; serve unpinned rather than not at all
+        log(LogLevel::error, "worker_pinning_failed", {{"error", e.what()}});
+      }
       worker_loop();
     });
 }

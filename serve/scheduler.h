@@ -23,8 +23,10 @@ class Scheduler {
   // Executes one batch and answers every job in it (device-agnostic: the decoder decides where).
   using RunBatch = std::function<void(std::vector<std::unique_ptr<Job>>& batch)>;
 
-  // `workers` threads run batches (>= 1; 1 runs one batch at a time).
-  Scheduler(const BatchPolicy& policy, size_t capacity, RunBatch run, Metrics* metrics = nullptr, int workers = 1);
+  // `workers` threads run batches (>= 1; 1 runs one batch at a time), pinned to `worker_cpus`
+  // where that is not empty (thread_setup.h).
+  Scheduler(const BatchPolicy& policy, size_t capacity, RunBatch run, Metrics* metrics = nullptr, int workers = 1,
+            std::vector<int> worker_cpus = {});
   ~Scheduler();
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
@@ -60,6 +62,7 @@ class Scheduler {
   ComputeEstimator estimator_;
   ArrivalEstimator arrivals_;
   int workers_;
+  std::vector<int> worker_cpus_;
   size_t running_ = 0;  // jobs taken from the queue and not yet answered, all workers together
   bool admitting_ = true;
   bool stop_ = false;

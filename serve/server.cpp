@@ -9,7 +9,7 @@
 #include "engine/philox.h"
 #include "serve/http_session.h"
 #include "serve/log.h"
-#include "serve/thread_name.h"
+#include "serve/thread_setup.h"
 
 namespace cortex::serve {
 
@@ -74,7 +74,8 @@ void Server::load_and_warm_up() {
     policy.max_wait = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double, std::milli>(c.max_batch_wait_ms));
     scheduler_ = std::make_unique<Scheduler>(
         policy, static_cast<size_t>(c.queue_capacity),
-        [this](std::vector<std::unique_ptr<Job>>& batch) { executor_->run(batch); }, &state_->metrics, c.workers);
+        [this](std::vector<std::unique_ptr<Job>>& batch) { executor_->run(batch); }, &state_->metrics, c.workers,
+        worker_cpus_);
     scheduler_->start();
     state_->metrics.set_device_memory("parameters", static_cast<double>(decoder_->parameter_bytes()));
     state_->metrics.set_cache(0, c.cache_pages, 0, 0, 0);
@@ -174,6 +175,11 @@ int Server::run() {
     if (!ec) begin_drain(signal == SIGTERM ? "SIGTERM" : "SIGINT");
   });
   accept();
+  // Threads inherit their creator's CPUs: the loader and the I/O threads start from here, and the
+  // workers (started by the loader) move to worker_cpus, or back to all of the process's CPUs.
+  worker_cpus_ = parse_cpu_list("worker_cpus", state_->config.worker_cpus);
+  if (worker_cpus_.empty() && !state_->config.io_cpus.empty()) worker_cpus_ = this_thread_cpus();
+  pin_this_thread(parse_cpu_list("io_cpus", state_->config.io_cpus));
   loader_ = std::thread([this] {
     name_this_thread("cortex-load");
     load_and_warm_up();

@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <thread>
+#include <vector>
 
 #include "serve/batch_executor.h"
 #include "serve/server_state.h"
@@ -54,6 +55,7 @@ class Server {
   std::unique_ptr<BatchExecutor> executor_;
   std::unique_ptr<Scheduler> scheduler_;
   std::thread loader_;
+  std::vector<int> worker_cpus_;  // the scheduler workers' CPUs (empty: not pinned), set by run()
   std::atomic<bool> load_failed_{false};
   uint16_t port_ = 0;
 };

@@ -1,12 +1,14 @@
 // Settings: defaults < YAML file < environment < flags, and clear errors for bad input.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <thread>
 
 #include "serve/config.h"
 #include "serve/metrics.h"
+#include "serve/thread_setup.h"
 #include "tests/test_util.h"
 
 using namespace cortex;
@@ -156,4 +158,41 @@ TEST_CASE("workers and io_threads out of range are refused with the setting's na
   CHECK(error_of({"--io-threads", "0"}).find("io_threads must be 1..256") != std::string::npos);
   CHECK(error_of({"--io-threads", "999"}).find("io_threads must be 1..256") != std::string::npos);
   CHECK(error_of({}, {{"CORTEX_IO_THREADS", "-2"}}).find("io_threads must be") != std::string::npos);
+}
+
+TEST_CASE("CPU lists: taskset syntax, sorted and distinct, refused with the setting's name when malformed or not ours") {
+  const std::vector<int> mine = this_thread_cpus();
+  REQUIRE(!mine.empty());
+  const std::string first = std::to_string(mine.front()), last = std::to_string(mine.back());
+  CHECK(parse_cpu_list("worker_cpus", "").empty());
+  CHECK(parse_cpu_list("worker_cpus", first) == std::vector<int>{mine.front()});
+  // Ranges, repeats and any order come out sorted and distinct.
+  const std::vector<int> all = parse_cpu_list("io_cpus", last + "," + first + "-" + last + "," + first);
+  CHECK(all.front() == mine.front());
+  CHECK(all.back() == mine.back());
+  CHECK(std::is_sorted(all.begin(), all.end()));
+  CHECK(std::adjacent_find(all.begin(), all.end()) == all.end());
+  for (const char* bad : {"a", "1-", "-1", "2-1", "1,,2", "1,", ",1", "0x1", "1 2", "1234567"}) {
+    INFO(bad);
+    std::string message;
+    try {
+      parse_cpu_list("worker_cpus", bad);
+    } catch (const Error& e) {
+      message = e.what();
+    }
+    CHECK(message.find("worker_cpus") != std::string::npos);
+  }
+  // A CPU outside this process's affinity (CPU_SETSIZE is 1024; 1023 is never one we are given here).
+  std::string message;
+  try {
+    parse_cpu_list("io_cpus", "1023");
+  } catch (const Error& e) {
+    message = e.what();
+  }
+  CHECK(message.find("io_cpus: CPU 1023 is not one this process may run on") != std::string::npos);
+  // Through the configuration layers: flags, environment and the error naming the setting.
+  CHECK(parse({"--worker-cpus", first.c_str(), "--io-cpus", last.c_str()}).worker_cpus == first);
+  CHECK(parse({}, {{"CORTEX_IO_CPUS", first}}).io_cpus == first);
+  CHECK(error_of({"--worker-cpus", "3-1"}).find("worker_cpus") != std::string::npos);
+  CHECK(parse({}).worker_cpus.empty());
 }

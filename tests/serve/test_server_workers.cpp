@@ -15,6 +15,7 @@
 
 #include "serve/client.h"
 #include "serve/request_codec.h"
+#include "serve/thread_setup.h"
 #include "tests/serve/random_events.h"
 #include "tests/serve/server_process.h"
 #include "tests/test_util.h"
@@ -46,18 +47,28 @@ struct Sent {
 }  // namespace
 
 TEST_CASE("several workers and I/O threads: concurrent clients and streams get one-at-a-time answers") {
+  // Workers pinned to this process's last CPU, I/O threads to its first (the same on one CPU).
+  const std::vector<int> cpus = this_thread_cpus();
+  const std::string worker_cpu = std::to_string(cpus.back()), io_cpu = std::to_string(cpus.front());
   ServerProcess server({"--init", tiny_cortex_config_path(), "--workers", "3", "--io-threads", "4", "--max-batch",
-                        "4", "--deadline-ms", "60000", "--cache-page-size", "16"});
+                        "4", "--deadline-ms", "60000", "--cache-page-size", "16", "--worker-cpus", worker_cpu,
+                        "--io-cpus", io_cpu});
   REQUIRE(server.wait_ready(60s));
   CHECK(server.log().find("\"workers\":3") != std::string::npos);
   CHECK(server.log().find("\"io_threads\":4") != std::string::npos);
   // Threads carry their role's name (top -H, perf), and the process its own despite the re-exec.
+  // Each thread's CPUs as /proc/PID/task/*/status lists them: workers on theirs, I/O threads on theirs.
   std::multiset<std::string> names;
   for (const auto& task : std::filesystem::directory_iterator("/proc/" + std::to_string(server.pid()) + "/task")) {
-    std::ifstream comm(task.path() / "comm");
-    std::string name;
+    std::ifstream comm(task.path() / "comm"), status(task.path() / "status");
+    std::string name, line, allowed;
     std::getline(comm, name);
+    while (std::getline(status, line))
+      if (line.rfind("Cpus_allowed_list:", 0) == 0) allowed = line.substr(line.find_first_not_of(" \t", 18));
     names.insert(name);
+    INFO(name);
+    if (name.rfind("cortex-worker", 0) == 0) CHECK(allowed == worker_cpu);
+    if (name.rfind("cortex-io", 0) == 0 || name == "cortex-serve") CHECK(allowed == io_cpu);
   }
   for (const char* name : {"cortex-worker0", "cortex-worker1", "cortex-worker2", "cortex-io1", "cortex-io2",
                            "cortex-io3", "cortex-serve"})

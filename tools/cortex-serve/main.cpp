@@ -11,7 +11,7 @@
 #include "serve/log.h"
 #include "serve/model_loader.h"
 #include "serve/server.h"
-#include "serve/thread_name.h"
+#include "serve/thread_setup.h"
 
 int main(int argc, char** argv) {
   using namespace cortex::serve;
