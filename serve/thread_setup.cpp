@@ -16,7 +16,8 @@ void name_this_thread(const std::string& name) { pthread_setname_np(pthread_self
 namespace {
 
 int cpu_number(const std::string& key, const std::string& text, const std::string& part) {
-  CORTEX_CHECK(!part.empty() && part.size() <= 6 && std::all_of(part.begin(), part.end(), ::isdigit),
+  const auto digit = [](char c) { return c >= '0' && c <= '9'; };
+  CORTEX_CHECK(!part.empty() && part.size() <= 6 && std::all_of(part.begin(), part.end(), digit),
                "cortex-serve config", key, " expects a CPU list such as 0-3,8, got '", text, "'");
   return std::stoi(part);
 }
