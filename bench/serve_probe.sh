@@ -71,9 +71,16 @@ while IFS='|' read -r name bindir libdir flags; do
   echo "  captures after ready: $(sed -n '/"event":"ready"/,$p' "$log" | grep -c cuda_graph_captured)," \
     "warnings: $(grep -c '"level":"warn"' "$log")" >&2
 done < "$variants"
-python3 - "$out" "$variants" "$RATES" <<'PY'
+python3 - "$out" "$variants" "$RATES" "$(getconf CLK_TCK)" <<'PY'
 import json, os, re, sys
-out, variants, rates = sys.argv[1], sys.argv[2], sys.argv[3].split()
+from collections import defaultdict
+out, variants, rates, tck = sys.argv[1], sys.argv[2], sys.argv[3].split(), float(sys.argv[4])
+def points():
+    """(variant, rate, path prefix of its files) for every point, in the variants file's order."""
+    for line in open(variants):
+        name = line.split("|")[0]
+        if not name or name.startswith("#"): continue
+        for r in rates: yield name, r, os.path.join(out, f"{name}-{r}")
 def hist(path, name):
     """Cumulative bucket counts of one histogram, every label set summed."""
     b = {}
@@ -86,52 +93,41 @@ def over(before, after, name, le):
     total = a.get("+Inf", 0) - b.get("+Inf", 0)
     within = a.get(le, 0) - b.get(le, 0)
     return (100 * (1 - within / total) if total else float("nan")), total
-print("| variant | offered/s | p50 ms | p99 ms | p99.9 ms | client send lag p99 ms | requests > 10 ms (server) | queue wait > 5 ms | batches > 5 ms | batches > 10 ms | batches | mean batch |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-for line in open(variants):
-    name = line.split("|")[0]
-    if not name or name.startswith("#"): continue
-    for r in rates:
-        p = os.path.join(out, f"{name}-{r}")
-        try: j = json.loads(open(p + ".json").read())
-        except Exception: print(f"| {name} | {r} | no result ||||||||||"); continue
-        req, _ = over(p + ".before", p + ".after", "cortex_request_latency_seconds", "0.01")
-        qw, _ = over(p + ".before", p + ".after", "cortex_queue_wait_seconds", "0.005")
-        c5, nb = over(p + ".before", p + ".after", "cortex_compute_seconds", "0.005")
-        c10, _ = over(p + ".before", p + ".after", "cortex_compute_seconds", "0.01")
-        def total(path, key):
-            return sum(float(l.split()[-1]) for l in open(path) if l.startswith(key))
-        bs = total(p + ".after", "cortex_batch_size_sum") - total(p + ".before", "cortex_batch_size_sum")
-        print(f"| {name} | {r} | {j['p50_ms']:.1f} | {j['p99_ms']:.1f} | {j['p999_ms']:.1f} | "
-              f"{j.get('send_lag_p99_ms', float('nan')):.2f} | {req:.2f}% | {qw:.2f}% | "
-              f"{c5:.2f}% | {c10:.2f}% | {nb:.0f} | {bs / nb if nb else 0:.1f} |")
-PY
-python3 - "$out" "$variants" "$RATES" "$(getconf CLK_TCK)" <<'PY'
-import os, re, sys
-from collections import defaultdict
-out, variants, rates, tck = sys.argv[1], sys.argv[2], sys.argv[3].split(), float(sys.argv[4])
-def read(path):
-    clock, threads = 0.0, defaultdict(lambda: [0.0, 0.0, 0])
+def total(path, key):
+    return sum(float(l.split()[-1]) for l in open(path) if l.startswith(key))
+def threads(path):
+    """The clock and, per role (trailing digits dropped), CPU ticks, involuntary switches, thread count."""
+    clock, roles = 0.0, defaultdict(lambda: [0.0, 0.0, 0])
     for line in open(path):
         f = line.split()
         if f[0] == "clock": clock = float(f[1]); continue
-        role = re.sub(r"\d+$", "", f[0])  # cortex-io1, cortex-io2 -> cortex-io
-        t = threads[role]; t[0] += float(f[1]); t[1] += float(f[2]); t[2] += 1
-    return clock, threads
+        t = roles[re.sub(r"\d+$", "", f[0])]; t[0] += float(f[1]); t[1] += float(f[2]); t[2] += 1
+    return clock, roles
+
+print("| variant | offered/s | p50 ms | p99 ms | p99.9 ms | client send lag p99 ms | requests > 10 ms (server) | queue wait > 5 ms | batches > 5 ms | batches > 10 ms | batches | mean batch |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+for name, r, p in points():
+    try: j = json.loads(open(p + ".json").read())
+    except Exception: print(f"| {name} | {r} | no result ||||||||||"); continue
+    req, _ = over(p + ".before", p + ".after", "cortex_request_latency_seconds", "0.01")
+    qw, _ = over(p + ".before", p + ".after", "cortex_queue_wait_seconds", "0.005")
+    c5, nb = over(p + ".before", p + ".after", "cortex_compute_seconds", "0.005")
+    c10, _ = over(p + ".before", p + ".after", "cortex_compute_seconds", "0.01")
+    bs = total(p + ".after", "cortex_batch_size_sum") - total(p + ".before", "cortex_batch_size_sum")
+    print(f"| {name} | {r} | {j['p50_ms']:.1f} | {j['p99_ms']:.1f} | {j['p999_ms']:.1f} | "
+          f"{j.get('send_lag_p99_ms', float('nan')):.2f} | {req:.2f}% | {qw:.2f}% | "
+          f"{c5:.2f}% | {c10:.2f}% | {nb:.0f} | {bs / nb if nb else 0:.1f} |")
+
 print("\nServer threads over the measured seconds (CPU % of one core, involuntary context switches per second):\n")
 print("| variant | offered/s | thread (count) | CPU % | preemptions/s |")
 print("|---|---|---|---|---|")
-for line in open(variants):
-    name = line.split("|")[0]
-    if not name or name.startswith("#"): continue
-    for r in rates:
-        p = os.path.join(out, f"{name}-{r}.threads")
-        if not (os.path.exists(p + ".before") and os.path.exists(p + ".after")): continue
-        (t0, a), (t1, b) = read(p + ".before"), read(p + ".after")
-        span = max(t1 - t0, 1e-9)
-        for role in sorted(b, key=lambda k: -(b[k][0] - a[k][0])):
-            cpu = 100 * (b[role][0] - a[role][0]) / tck / span
-            if cpu < 1: continue
-            print(f"| {name} | {r} | {role} ({b[role][2]}) | {cpu:.0f} | {(b[role][1] - a[role][1]) / span:.0f} |")
+for name, r, p in points():
+    if not (os.path.exists(p + ".threads.before") and os.path.exists(p + ".threads.after")): continue
+    (t0, a), (t1, b) = threads(p + ".threads.before"), threads(p + ".threads.after")
+    span = max(t1 - t0, 1e-9)
+    for role in sorted(b, key=lambda k: -(b[k][0] - a[k][0])):
+        cpu = 100 * (b[role][0] - a[role][0]) / tck / span
+        if cpu < 1: continue
+        print(f"| {name} | {r} | {role} ({b[role][2]}) | {cpu:.0f} | {(b[role][1] - a[role][1]) / span:.0f} |")
 PY
 echo "raw: $out" >&2
