@@ -7,6 +7,7 @@ namespace cortex::serve {
 bool EdfQueue::push(std::unique_ptr<Job>& job) {
   if (full()) return false;
   job->sequence = next_sequence_++;
+  arrivals_.insert(job->arrival);
   heap_.push_back(std::move(job));
   std::push_heap(heap_.begin(), heap_.end(), Later{});
   return true;
@@ -16,13 +17,8 @@ std::unique_ptr<Job> EdfQueue::pop() {
   std::pop_heap(heap_.begin(), heap_.end(), Later{});
   std::unique_ptr<Job> job = std::move(heap_.back());
   heap_.pop_back();
+  arrivals_.erase(arrivals_.find(job->arrival));
   return job;
-}
-
-Clock::time_point EdfQueue::oldest_arrival() const {
-  Clock::time_point oldest = heap_.front()->arrival;
-  for (const auto& job : heap_) oldest = std::min(oldest, job->arrival);
-  return oldest;
 }
 
 std::vector<std::unique_ptr<Job>> EdfQueue::pop_expired(Clock::time_point now) {

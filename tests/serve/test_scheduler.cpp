@@ -3,6 +3,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <random>
 #include <thread>
 
 #include "serve/scheduler.h"
@@ -85,6 +86,37 @@ TEST_CASE("EdfQueue::oldest_arrival is the earliest arrival, whatever the deadli
   CHECK(q.oldest_arrival() == t0 - 30ms);
   q.pop();
   CHECK(q.oldest_arrival() == t0 - 30ms);
+}
+
+TEST_CASE("EdfQueue::oldest_arrival follows pushes, pops and expiry with equal arrivals") {
+  // Checked against a scan of what is left, over random deadlines and arrivals that repeat.
+  EdfQueue q(64);
+  std::mt19937 rng(7);
+  const Clock::time_point t0 = Clock::now();
+  std::vector<std::pair<int, Clock::time_point>> queued;  // id, arrival
+  int next_id = 0;
+  for (int step = 0; step < 2000; ++step) {
+    const int action = static_cast<int>(rng() % 3);
+    if (action < 2 && !q.full()) {
+      auto j = make_job(t0 + std::chrono::milliseconds(rng() % 50), next_id);
+      j->arrival = t0 - std::chrono::milliseconds(rng() % 8);
+      queued.emplace_back(next_id++, j->arrival);
+      REQUIRE(q.push(j));
+    } else if (!q.empty()) {
+      std::vector<std::unique_ptr<Job>> gone;
+      if (action == 2 && rng() % 4 == 0) gone = q.pop_expired(t0 + std::chrono::milliseconds(rng() % 10));
+      else gone.push_back(q.pop());
+      for (const auto& job : gone) {
+        const int id = job->window.units[0];
+        std::erase_if(queued, [&](const auto& e) { return e.first == id; });
+      }
+    }
+    REQUIRE(q.size() == queued.size());
+    if (queued.empty()) continue;
+    Clock::time_point oldest = queued.front().second;
+    for (const auto& e : queued) oldest = std::min(oldest, e.second);
+    REQUIRE(q.oldest_arrival() == oldest);
+  }
 }
 
 TEST_CASE("decide_batch waits only while the earliest deadline has slack") {
