@@ -13,6 +13,8 @@ namespace cortex::serve {
 // min(8, max(2, hardware threads / 4)): enough parsers to feed a GPU at 10k requests/s
 // without taking the cores the model's host work needs.
 int default_io_threads();
+// The largest batch where no setting names one: 64 on a GPU ("cuda", "cuda:N"), 32 on the CPU.
+int default_max_batch(const std::string& device);
 
 struct ServerConfig {
   // What to serve: a checkpoint, or a named configuration with random weights.
@@ -40,11 +42,15 @@ struct ServerConfig {
   std::string worker_cpus;
   std::string io_cpus;
 
-  // Scheduling.
+  // Scheduling. load_config() picks max_batch by device where no source sets it
+  // (default_max_batch()); a config built in code keeps 32.
   int max_batch = 32;
   bool batching = true;              // false: one request at a time, never wait (the naive baseline)
   double default_deadline_ms = 50.0;
-  double max_batch_wait_ms = 2.0;    // longest the worker holds a batch open for more requests
+  // Longest the worker holds a batch open for more requests, counted from the oldest queued
+  // request's arrival. 1 ms gave a lower or equal p99 than 2 ms on every H100 probe (3.8-3.9
+  // against 4.9-5.2 ms at 10,000 decodes/s at 846105e).
+  double max_batch_wait_ms = 1.0;
   int queue_capacity = 256;
   double retry_after_s = 1.0;
 

@@ -64,6 +64,12 @@ TEST_CASE("flags: naive baseline switches and defaults") {
   CHECK_FALSE(c.warmup);
   CHECK(c.host == "127.0.0.1");
   ServerConfig d = parse({});
+  CHECK(d.max_batch == 32);  // the CPU's
+  CHECK(d.max_batch_wait_ms == 1.0);
+  CHECK(parse({"--device", "cuda:1"}).max_batch == 64);
+  CHECK(parse({}, {{"CORTEX_DEVICE", "cuda"}}).max_batch == 64);
+  CHECK(parse({"--device", "cuda:0", "--max-batch", "16"}).max_batch == 16);
+  CHECK(parse({"--max-batch", "48"}, {{"CORTEX_DEVICE", "cuda"}}).max_batch == 48);
   CHECK(d.batching);
   CHECK(d.model_path.empty());
   CHECK(d.init_config.empty());
@@ -83,7 +89,8 @@ TEST_CASE("bad settings are refused with the setting's name") {
   };
   CHECK(message({"--port", "eighty"}).find("port expects an integer") != std::string::npos);
   CHECK(message({"--port", "70000"}).find("port must be") != std::string::npos);
-  CHECK(message({"--max-batch", "0"}).find("max_batch") != std::string::npos);
+  CHECK(message({"--max-batch", "0"}).find("max_batch must be at least 1") != std::string::npos);
+  CHECK(message({}, {{"CORTEX_MAX_BATCH", "-3"}}).find("max_batch must be at least 1") != std::string::npos);
   CHECK(message({"--frobnicate", "1"}).find("unknown setting 'frobnicate'") != std::string::npos);
   CHECK(message({"--port"}).find("needs a value") != std::string::npos);
   CHECK(message({"--dtype", "int8"}).find("dtype must be f32, bf16 or f16") != std::string::npos);
