@@ -8,7 +8,7 @@
 #        CORTEX_DEVICE=cuda:0 RATES="50 100 200 400 800" bash bench/serve_sweep.sh build-gpu --init cortex-xs
 # Settings (environment): RATES (open-loop arrivals/s for the sweep), SAME_LOAD_RATES (for the
 # naive comparison), DURATION (s per point), EVENTS (mean events per window), DEADLINE_MS,
-# SLO_MS (goodput threshold), MAX_BATCH, STREAMS (counts of streams to try), WORKERS and
+# SLO_MS (goodput threshold), MAX_BATCH (empty: the server's default, 64 on a GPU and 32 on the CPU), STREAMS (counts of streams to try), WORKERS and
 # IO_THREADS (the EDF server's --workers / --io-threads; empty: the server's defaults, 1
 # worker and min(8, max(2, cores / 4)) I/O threads; the naive server always runs
 # one worker), CONNECTIONS (open-loop client connections, default 256: at 10,000/s and ~10 ms
@@ -31,7 +31,7 @@ DURATION=${DURATION:-20}
 EVENTS=${EVENTS:-256}
 DEADLINE_MS=${DEADLINE_MS:-5000}
 SLO_MS=${SLO_MS:-1000}
-MAX_BATCH=${MAX_BATCH:-32}
+MAX_BATCH=${MAX_BATCH:-}
 STREAMS=${STREAMS:-"1 2"}
 WORKERS=${WORKERS:-}
 IO_THREADS=${IO_THREADS:-}
@@ -39,7 +39,8 @@ CONNECTIONS=${CONNECTIONS:-256}
 ENCODING=${ENCODING:-json}
 CAPACITY_CONCURRENCY=${CAPACITY_CONCURRENCY:-64}
 case "$ENCODING" in json | binary) ;; *) echo "ENCODING must be json or binary, got '$ENCODING'" >&2; exit 2 ;; esac
-edf_flags=(--max-batch "$MAX_BATCH")
+edf_flags=()
+if [ -n "$MAX_BATCH" ]; then edf_flags+=(--max-batch "$MAX_BATCH"); fi
 if [ -n "$WORKERS" ]; then edf_flags+=(--workers "$WORKERS"); fi
 if [ -n "$IO_THREADS" ]; then edf_flags+=(--io-threads "$IO_THREADS"); fi
 
@@ -82,7 +83,7 @@ load() {  # load SERVER LABEL loadgen-flags...
 }
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); load before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-echo "edf server: ${edf_flags[*]}; load: $CONNECTIONS open-loop connections, $ENCODING requests" >&2
+echo "edf server: ${edf_flags[*]:-(defaults)}; load: $CONNECTIONS open-loop connections, $ENCODING requests" >&2
 start_server naive --max-batch 1 --no-batching --workers 1
 start_server edf "${edf_flags[@]}"
 load naive "naive capacity" --mode closed --concurrency 16 --encoding "$ENCODING"
