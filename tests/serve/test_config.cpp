@@ -68,6 +68,8 @@ TEST_CASE("flags: naive baseline switches and defaults") {
   CHECK(d.max_batch_wait_ms == 1.0);
   CHECK(parse({"--device", "cuda:1"}).max_batch == 64);
   CHECK(parse({}, {{"CORTEX_DEVICE", "cuda"}}).max_batch == 64);
+  // An empty variable (the Helm chart's maxBatch: "") leaves the choice to the device.
+  CHECK(parse({}, {{"CORTEX_DEVICE", "cuda:0"}, {"CORTEX_MAX_BATCH", ""}}).max_batch == 64);
   CHECK(parse({"--device", "cuda:0", "--max-batch", "16"}).max_batch == 16);
   CHECK(parse({"--max-batch", "48"}, {{"CORTEX_DEVICE", "cuda"}}).max_batch == 48);
   CHECK(d.batching);
