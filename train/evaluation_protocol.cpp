@@ -61,8 +61,6 @@ nlohmann::json ProtocolResult::to_json() const {
           {"crop_min_bins", crop_min_bins},
           {"window_jitter_ms", window_jitter_ms},
           {"centred_windows", centred_windows},
-          {"predict_shifts", predict_shifts},
-          {"predict_shift_ms", predict_shift_ms},
           {"lr", lr},
           {"weight_decay", weight_decay},
           {"spike_dropout", spike_dropout},
@@ -88,8 +86,6 @@ ProtocolResult run_protocol(const TrainerConfig& config, const DecodingData& dat
   result.crop_min_bins = trained ? config.get_int("train.crop_min_bins") : 0;
   result.window_jitter_ms = trained ? config.get_real("train.window_jitter_ms") : 0.0;
   result.centred_windows = trained && config.get_bool("train.centred_windows");
-  result.predict_shifts = result.centred_windows ? config.get_int("train.predict_shifts") : 0;
-  result.predict_shift_ms = result.predict_shifts > 0 ? config.get_real("train.predict_shift_ms") : 0.0;
   result.lr = trained ? config.get_real("optim.lr") : 0.0;
   result.weight_decay = trained ? config.get_real("optim.weight_decay") : 0.0;
   result.spike_dropout = trained ? config.get_real("train.spike_dropout") : 0.0;

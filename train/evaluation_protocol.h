@@ -44,8 +44,6 @@ struct ProtocolResult {
   int64_t pretrain_steps = 0, finetune_steps = 0, batch_size = 0;
   int64_t crop_min_bins = 0;  // train.crop_min_bins (whole-trial Cortex crops; 0: none)
   bool centred_windows = false;  // train.centred_windows (non-causal Cortex, a window per bin)
-  int64_t predict_shifts = 0;     // train.predict_shifts (centred windows: shifted views averaged)
-  double predict_shift_ms = 0;    // train.predict_shift_ms (recorded where predict_shifts > 0)
   double window_jitter_ms = 0;  // train.window_jitter_ms (whole-trial Cortex; 0: none)
   double lr = 0, weight_decay = 0, spike_dropout = 0;  // optim.lr, optim.weight_decay, train.spike_dropout
   double ema_decay = 0;                                // optim.ema_decay (0: the last step's weights)

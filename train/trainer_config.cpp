@@ -171,10 +171,6 @@ const std::vector<ConfigKey>& trainer_config_schema() {
                                                                    "the window centred on bin t, one query at t "
                                                                    "(training and prediction); false: whole trials", {}, 0,
        0},
-      ConfigKey{"train.predict_shifts", KeyKind::integer, "0", "centred windows, prediction only: also predict bin t from "
-                                                              "the windows centred 1..N shifts before and after it "
-                                                              "(query at t) and average the 2N+1; 0: one window", {}, 0, 64},
-      ConfigKey{"train.predict_shift_ms", KeyKind::real, "50", "the step of train.predict_shifts", {}, 0.0, 1e6},
       ConfigKey{"train.eval_every", KeyKind::integer, "100", "steps between evaluations (0: only at the end)", {}, 0, 1e12},
       ConfigKey{"train.checkpoint_every", KeyKind::integer, "500", "steps between checkpoints (0: only at the end)", {}, 0,
        1e12},

@@ -59,18 +59,14 @@ double CortexTask::causal_window_start(int64_t bin) const {
   return static_cast<double>(bin + 1) * bin_ms_ - config_.window_ms;
 }
 
-CortexTask::BinWindow CortexTask::bin_window(int64_t bin, int64_t shift_bins) const {
+CortexTask::BinWindow CortexTask::bin_window(int64_t bin) const {
   if (protocol_ == Protocol::causal) {
-    CORTEX_CHECK(shift_bins == 0, kOp, "a causal window cannot be shifted (it would see later bins or lose earlier ones)");
     const double start = causal_window_start(bin);
     return {start, static_cast<int64_t>(std::ceil(start / bin_ms_ - 1e-9)), bin};
   }
   // Centred on bin t on the bin grid: the window holds as many whole bins before t as after.
   const int64_t half = static_cast<int64_t>(std::floor(config_.window_ms / bin_ms_ - 1.0)) / 2;
-  CORTEX_CHECK(std::abs(shift_bins) <= half, kOp, "a window shifted by ", shift_bins, " bins no longer holds bin ", bin,
-               " (half-width ", half, " bins)");
-  const int64_t centre = bin + shift_bins;
-  return {static_cast<double>(centre - half) * bin_ms_, centre - half, centre + half};
+  return {static_cast<double>(bin - half) * bin_ms_, bin - half, bin + half};
 }
 
 nn::SpikeEvents CortexTask::trial_events(const data::SampleSet& set, int64_t trial, int64_t first_bin,
@@ -175,29 +171,18 @@ std::vector<float> CortexTask::predict(const data::SampleSet& set, const std::ve
                set.heldin_units(), " units x ", set.bins, " bins but the model was built for ", fold_.data->units(),
                " x ", bins_);
   const int64_t c_n = config_.outputs;
-  // Work items: (trial, bin, shift) windows for per-bin samples, whole trials otherwise; each
-  // adds its prediction to the output rows it covers, averaged at the end.
+  std::vector<float> out;
+  out.reserve(trials.size() * static_cast<size_t>(bins_ * c_n));
+  // Work items: (trial, bin) windows for per-bin samples, whole trials otherwise.
   struct Item {
-    int64_t trial, bin, shift_bins;
-    size_t row;  // first output row (trial-major, one row per bin)
+    int64_t trial, bin;
   };
-  const int64_t shifts = per_bin_samples() && protocol_ == Protocol::noncausal ? options_.predict_shifts : 0;
-  const auto shift_bins = static_cast<int64_t>(std::lround(options_.predict_shift_ms / bin_ms_));
-  CORTEX_CHECK(shifts == 0 || shift_bins >= 1, kOp, "predict_shift_ms ", options_.predict_shift_ms,
-               " is under half a bin (", bin_ms_, " ms)");
   std::vector<Item> items;
-  for (size_t i = 0; i < trials.size(); ++i) {
-    const size_t first_row = i * static_cast<size_t>(bins_);
-    if (!per_bin_samples()) {
-      items.push_back({trials[i], -1, 0, first_row});
-      continue;
-    }
-    for (int64_t b = 0; b < bins_; ++b)
-      for (int64_t s = -shifts; s <= shifts; ++s)
-        items.push_back({trials[i], b, s * shift_bins, first_row + static_cast<size_t>(b)});
+  for (int64_t t : trials) {
+    if (!per_bin_samples()) items.push_back({t, -1});
+    else
+      for (int64_t b = 0; b < bins_; ++b) items.push_back({t, b});
   }
-  std::vector<double> sum(trials.size() * static_cast<size_t>(bins_ * c_n), 0.0);
-  std::vector<int> views(trials.size() * static_cast<size_t>(bins_), 0);
   const int64_t chunk =
       per_bin_samples() ? options_.predict_batch : std::max<int64_t>(1, options_.predict_batch / 8);
   for (size_t begin = 0; begin < items.size(); begin += static_cast<size_t>(chunk)) {
@@ -212,31 +197,14 @@ std::vector<float> CortexTask::predict(const data::SampleSet& set, const std::ve
         for (int64_t b = 0; b < bins_; ++b) times.push_back((static_cast<double>(b) + 0.5) * bin_ms_);
         queries.add_sample(times);
       } else {
-        const BinWindow w = bin_window(it.bin, it.shift_bins);
+        const BinWindow w = bin_window(it.bin);
         input.add_sample(trial_events(set, it.trial, w.first_bin, w.last_bin), w.start_ms);
         queries.add_sample({(static_cast<double>(it.bin) + 0.5) * bin_ms_});
       }
     }
     const std::vector<float> pred = to(model_->forward(input, queries), DType::f32).to_vector<float>();
-    size_t k = 0;  // position in pred
-    for (size_t i = begin; i < end; ++i) {
-      const size_t rows = items[i].bin < 0 ? static_cast<size_t>(bins_) : 1;
-      for (size_t r = 0; r < rows; ++r, k += static_cast<size_t>(c_n)) {
-        const size_t row = items[i].row + r;
-        ++views[row];
-        for (int64_t c = 0; c < c_n; ++c)
-          sum[row * static_cast<size_t>(c_n) + static_cast<size_t>(c)] += pred[k + static_cast<size_t>(c)];
-      }
-    }
-    CORTEX_CHECK(k == pred.size(), kOp, "predict: the model returned ", pred.size(), " values where ", k,
-                 " were expected");
-  }
-  // The scaling is affine, so averaging before restoring equals averaging restored values.
-  std::vector<float> out(sum.size());
-  for (size_t i = 0; i < out.size(); ++i) {
-    const size_t row = i / static_cast<size_t>(c_n);
-    out[i] = static_cast<float>(
-        fold_.scaling.restore(sum[i] / views[row], static_cast<int64_t>(i % static_cast<size_t>(c_n))));
+    for (size_t i = 0; i < pred.size(); ++i)
+      out.push_back(static_cast<float>(fold_.scaling.restore(pred[i], static_cast<int64_t>(i % static_cast<size_t>(c_n)))));
   }
   return out;
 }

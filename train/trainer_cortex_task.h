@@ -36,12 +36,6 @@ struct CortexTaskOptions {
   // the trial differ from sample to sample instead of one fixed grid per trial. 0: off.
   double window_jitter_ms = 0.0;
   bool centred_windows = false;  // non-causal only (see the file comment)
-  // Centred windows only, prediction only: bin t is also predicted from the windows centred
-  // 1..predict_shifts steps of predict_shift_ms before and after it (the query stays at t), and
-  // the 2 * predict_shifts + 1 predictions are averaged. Training places windows at every bin,
-  // so each placement is another view of the same bin. 0: one window per bin.
-  int64_t predict_shifts = 0;
-  double predict_shift_ms = 50.0;
   std::string model_yaml;  // stored with checkpoints so the server can rebuild the model
   int64_t predict_batch = 128;  // windows per forward when predicting
 };
@@ -69,8 +63,7 @@ class CortexTask : public DecodingTask {
     double start_ms;
     int64_t first_bin, last_bin;
   };
-  // shift_bins (centred windows only) centres the window that many bins after t instead.
-  BinWindow bin_window(int64_t bin, int64_t shift_bins = 0) const;
+  BinWindow bin_window(int64_t bin) const;
   bool per_bin_samples() const { return protocol_ == Protocol::causal || options_.centred_windows; }
   // trial_window_start() moved by the sample's random shift (window_jitter_ms), training only.
   double jittered_window_start(uint64_t seed, uint64_t sample) const;

@@ -79,8 +79,6 @@ std::unique_ptr<DecodingTask> make_task(const nn::ModelConfig& model, const Fold
   CORTEX_CHECK(!s.centred_windows || (s.crop_min_bins == 0 && s.window_jitter_ms == 0), "config",
                "train.centred_windows replaces whole-trial samples, so train.crop_min_bins and train.window_jitter_ms "
                "(whole-trial augmentations) must be 0 with it");
-  CORTEX_CHECK(s.predict_shifts == 0 || s.centred_windows, "config",
-               "train.predict_shifts averages over shifted centred windows, so it needs train.centred_windows=true");
   switch (model.kind) {
     case nn::ModelKind::cortex: {
       CortexTaskOptions o;
@@ -92,8 +90,6 @@ std::unique_ptr<DecodingTask> make_task(const nn::ModelConfig& model, const Fold
       o.crop_min_bins = s.crop_min_bins;
       o.window_jitter_ms = s.window_jitter_ms;
       o.centred_windows = s.centred_windows;
-      o.predict_shifts = s.predict_shifts;
-      o.predict_shift_ms = s.predict_shift_ms;
       o.model_yaml = model_config_yaml(model);
       return std::make_unique<CortexTask>(model.cortex, fold, protocol, o);
     }
@@ -130,8 +126,6 @@ TaskSettings task_settings(const TrainerConfig& config) {
   s.crop_min_bins = config.get_int("train.crop_min_bins");
   s.window_jitter_ms = config.get_real("train.window_jitter_ms");
   s.centred_windows = config.get_bool("train.centred_windows");
-  s.predict_shifts = config.get_int("train.predict_shifts");
-  s.predict_shift_ms = config.get_real("train.predict_shift_ms");
   return s;
 }
 

@@ -19,8 +19,6 @@ struct TaskSettings {
   int64_t crop_min_bins = 0;   // non-causal Cortex fine-tuning: random trial crops (0: off)
   double window_jitter_ms = 0;  // non-causal Cortex fine-tuning: random window-start shifts (0: off)
   bool centred_windows = false; // non-causal Cortex: a window centred on each bin instead of whole trials
-  int64_t predict_shifts = 0;   // centred windows: extra window placements each side, averaged (0: off)
-  double predict_shift_ms = 50; // their step
 };
 
 // The model config of a trainer config (its model keys), with data-dependent fields

@@ -9,7 +9,6 @@
 #include <memory>
 #include <set>
 
-#include "autograd/grad_mode.h"
 #include "engine/error.h"
 #include "train/checkpoint_io.h"
 #include "train/trainer.h"
@@ -222,62 +221,6 @@ TEST_CASE("cortex task: bf16 weights with f32 masters resume exactly") {
   for (size_t i = 0; i < 3; ++i) CHECK(rest.steps[i].loss == full.steps[5 + i].loss);
   fs::remove_all(a_dir);
   fs::remove_all(b_dir);
-}
-
-TEST_CASE("non-causal centred windows: predict_shifts averages the shifted windows' predictions of each bin") {
-  const DecodingData& data = synthetic_data();
-  const FoldData fold = make_fold(data, 1);
-  const nn::ModelConfig m = resolve_model_config(config_of(kTinyCortex), data, Protocol::noncausal);
-  TaskSettings settings;
-  settings.centred_windows = true;
-  settings.predict_shifts = 2;
-  settings.predict_shift_ms = 24.0;  // rounds to 5 bins of 5 ms
-  auto task = make_task(m, fold, Protocol::noncausal, settings);
-  auto& cortex_task = dynamic_cast<CortexTask&>(*task);
-  task->model().eval();
-  const std::vector<int64_t> trials{fold.test_trials[0], fold.test_trials[1]};
-  const std::vector<float> averaged = task->predict(data.labelled, trials);
-  const int64_t bins = data.bins(), c_n = data.outputs();
-  REQUIRE(averaged.size() == trials.size() * static_cast<size_t>(bins * c_n));
-  // The same average, window by window through the model, for a few bins (the trial's ends too,
-  // where shifted windows reach past the trial and hold fewer events).
-  NoGradGuard no_grad;
-  double max_diff = 0, max_spread = 0;
-  for (size_t i = 0; i < trials.size(); ++i)
-    for (int64_t b : {int64_t{0}, int64_t{3}, bins / 2, bins - 1}) {
-      std::vector<double> sum(static_cast<size_t>(c_n), 0.0), lo(sum.size(), 1e30), hi(sum.size(), -1e30);
-      for (int64_t s = -2; s <= 2; ++s) {
-        const CortexTask::BinWindow w = cortex_task.bin_window(b, 5 * s);
-        nn::CortexInput input;
-        nn::BehaviourQueries queries;
-        input.add_sample(cortex_task.trial_events(data.labelled, trials[i], w.first_bin, w.last_bin), w.start_ms);
-        queries.add_sample({(static_cast<double>(b) + 0.5) * data.bin_ms()});
-        const std::vector<float> p = cortex_task.cortex().forward(input, queries).to_vector<float>();
-        for (int64_t c = 0; c < c_n; ++c) {
-          const double v = fold.scaling.restore(p[static_cast<size_t>(c)], c);
-          sum[static_cast<size_t>(c)] += v / 5.0;
-          lo[static_cast<size_t>(c)] = std::min(lo[static_cast<size_t>(c)], v);
-          hi[static_cast<size_t>(c)] = std::max(hi[static_cast<size_t>(c)], v);
-        }
-      }
-      for (int64_t c = 0; c < c_n; ++c) {
-        const size_t k = (i * static_cast<size_t>(bins) + static_cast<size_t>(b)) * static_cast<size_t>(c_n) +
-                         static_cast<size_t>(c);
-        max_diff = std::max(max_diff, std::abs(averaged[k] - sum[static_cast<size_t>(c)]));
-        max_spread = std::max(max_spread, hi[static_cast<size_t>(c)] - lo[static_cast<size_t>(c)]);
-      }
-    }
-  CHECK(max_spread > 1e-4);  // the placements do differ, so the check below can fail
-  CHECK(max_diff < 1e-4 * (1.0 + max_spread));
-  // Refused where it cannot apply.
-  TaskSettings whole_trials;
-  whole_trials.predict_shifts = 1;
-  CHECK_THROWS_WITH_AS(make_task(m, fold, Protocol::noncausal, whole_trials),
-                       doctest::Contains("needs train.centred_windows=true"), cortex::Error);
-  CHECK_THROWS_WITH_AS(cortex_task.bin_window(10, 80), doctest::Contains("no longer holds bin"), cortex::Error);
-  settings.predict_shift_ms = 2.0;  // under half a bin
-  auto fine = make_task(m, fold, Protocol::noncausal, settings);
-  CHECK_THROWS_WITH_AS(fine->predict(data.labelled, trials), doctest::Contains("under half a bin"), cortex::Error);
 }
 
 TEST_CASE("causal protocol: changing spikes after bin t leaves every prediction up to t unchanged") {

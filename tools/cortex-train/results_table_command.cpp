@@ -35,8 +35,6 @@ std::string recipe_of(const nlohmann::json& r) {
   if (const int64_t crop = r.value("crop_min_bins", int64_t{0}); crop > 0) os << ", random crops of >= " << crop << " bins";
   if (const double jitter = r.value("window_jitter_ms", 0.0); jitter > 0) os << ", window jitter +-" << jitter << " ms";
   if (r.value("centred_windows", false)) os << ", a window centred on each bin";
-  if (const int64_t n = r.value("predict_shifts", int64_t{0}); n > 0)
-    os << ", predictions averaged over windows shifted by up to +-" << n << " x " << r.value("predict_shift_ms", 0.0) << " ms";
   return os.str();
 }
 
