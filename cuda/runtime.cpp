@@ -105,6 +105,59 @@ DeviceGuard::~DeviceGuard() {
   if (device_ != previous_) cudaSetDevice(previous_);
 }
 
+namespace {
+
+unsigned schedule_flag(HostWait mode) {
+  switch (mode) {
+    case HostWait::automatic: return cudaDeviceScheduleAuto;
+    case HostWait::spin: return cudaDeviceScheduleSpin;
+    case HostWait::yield: return cudaDeviceScheduleYield;
+    case HostWait::blocking: return cudaDeviceScheduleBlockingSync;
+  }
+  return cudaDeviceScheduleAuto;
+}
+
+}  // namespace
+
+void set_host_wait(int device, HostWait mode) {
+  check_device_index(device, "set_host_wait");
+  DeviceGuard guard(device);
+  unsigned flags = 0;
+  CORTEX_CUDA_CHECK(cudaGetDeviceFlags(&flags));
+  // Only the scheduling bits change; the context's other flags stay as they are.
+  flags = (flags & ~static_cast<unsigned>(cudaDeviceScheduleMask)) | schedule_flag(mode);
+  CORTEX_CUDA_CHECK(cudaSetDeviceFlags(flags));
+}
+
+HostWait host_wait(int device) {
+  check_device_index(device, "host_wait");
+  DeviceGuard guard(device);
+  unsigned flags = 0;
+  CORTEX_CUDA_CHECK(cudaGetDeviceFlags(&flags));
+  switch (flags & cudaDeviceScheduleMask) {
+    case cudaDeviceScheduleSpin: return HostWait::spin;
+    case cudaDeviceScheduleYield: return HostWait::yield;
+    case cudaDeviceScheduleBlockingSync: return HostWait::blocking;
+    default: return HostWait::automatic;
+  }
+}
+
+HostWait host_wait_from_name(const std::string& name) {
+  for (HostWait m : {HostWait::automatic, HostWait::spin, HostWait::yield, HostWait::blocking})
+    if (name == host_wait_name(m)) return m;
+  CORTEX_FAIL("host_wait", "unknown host wait mode '", name, "' (auto, spin, yield or blocking)");
+}
+
+const char* host_wait_name(HostWait mode) {
+  switch (mode) {
+    case HostWait::automatic: return "auto";
+    case HostWait::spin: return "spin";
+    case HostWait::yield: return "yield";
+    case HostWait::blocking: return "blocking";
+  }
+  return "auto";
+}
+
 int multiprocessor_count(int device) {
   check_device_index(device, "multiprocessor_count");
   static std::vector<int> counts = [] {

@@ -81,6 +81,7 @@ const std::map<std::string, Setter>& setters() {
       {"cache_pages", [](ServerConfig& c, const std::string& v) { c.cache_pages = to_int("cache_pages", v); }},
       {"max_streams", [](ServerConfig& c, const std::string& v) { c.max_streams = to_int("max_streams", v); }},
       {"cuda_graphs", [](ServerConfig& c, const std::string& v) { c.cuda_graphs = to_bool("cuda_graphs", v); }},
+      {"cuda_wait", [](ServerConfig& c, const std::string& v) { c.cuda_wait = v; }},
       {"warmup", [](ServerConfig& c, const std::string& v) { c.warmup = to_bool("warmup", v); }},
       {"log_level", [](ServerConfig& c, const std::string& v) { c.log_level = v; }},
   };
@@ -103,6 +104,8 @@ constexpr int kMaxThreads = 256;
 void check(const ServerConfig& c) {
   CORTEX_CHECK(c.dtype == "f32" || c.dtype == "bf16" || c.dtype == "f16", "cortex-serve config",
                "dtype must be f32, bf16 or f16, got '", c.dtype, "'");
+  CORTEX_CHECK(c.cuda_wait == "auto" || c.cuda_wait == "spin" || c.cuda_wait == "yield" || c.cuda_wait == "blocking",
+               "cortex-serve config", "cuda_wait must be auto, spin, yield or blocking, got '", c.cuda_wait, "'");
   CORTEX_CHECK(c.port >= 0 && c.port <= 65535, "cortex-serve config", "port must be 0..65535, got ", c.port);
   CORTEX_CHECK(c.max_batch >= 1, "cortex-serve config", "max_batch must be at least 1, got ", c.max_batch);
   CORTEX_CHECK(c.queue_capacity >= 1, "cortex-serve config", "queue_capacity must be at least 1");
@@ -144,6 +147,7 @@ nlohmann::json ServerConfig::to_json() const {
           {"device", device},
           {"dtype", dtype},
           {"cuda_graphs", cuda_graphs},
+          {"cuda_wait", cuda_wait},
           {"io_threads", io_threads},
           {"workers", workers},
           {"worker_cpus", worker_cpus},
@@ -240,6 +244,7 @@ std::string usage() {
          "  --device cpu|cuda:N    where the model runs\n"
          "  --dtype f32|bf16|f16   weights and activations (default f32)\n"
          "  --cuda-graphs false    on a GPU, run every batch eagerly instead of replaying CUDA graphs\n"
+         "  --cuda-wait MODE       how the worker waits for the GPU: auto, spin, yield or blocking\n"
          "  --max-batch N          largest batch; --no-batching serves one request at a time\n"
          "  --deadline-ms X        default deadline of a request\n"
          "  --max-batch-wait-ms X  longest a batch is held open for more requests\n"

@@ -69,6 +69,9 @@ struct ServerConfig {
   // On a GPU, replay a captured CUDA graph per batch-size and event-count bucket instead of
   // launching every op (CORTEX_CUDA_GRAPHS=0 or --cuda-graphs false: every batch eagerly).
   bool cuda_graphs = true;
+  // How the worker waits for the GPU: auto (CUDA's choice, a spinning core on a typical host),
+  // spin, yield or blocking (sleeps, leaving the core to the I/O threads). See cuda::HostWait.
+  std::string cuda_wait = "auto";
   bool warmup = true;
   std::string log_level = "info";
 

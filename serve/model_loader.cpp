@@ -7,6 +7,9 @@
 #include "nn/safetensors.h"
 #include "serve/cortex_decoder.h"
 #include "serve/reference_decoder.h"
+#ifdef CORTEX_WITH_CUDA
+#include "cuda/runtime.h"
+#endif
 
 namespace cortex::serve {
 
@@ -83,6 +86,10 @@ std::unique_ptr<Decoder> load_decoder(const ServerConfig& config) {
   CORTEX_CHECK(config.model_path.empty() || config.init_config.empty(), "cortex-serve",
                "pass either --model or --init, not both");
   const Device device = parse_device(config.device);
+#ifdef CORTEX_WITH_CUDA
+  // Before the model's first upload, so every wait of this process on the device uses it.
+  if (device.is_cuda()) cuda::set_host_wait(device.index, cuda::host_wait_from_name(config.cuda_wait));
+#endif
   if (!config.model_path.empty()) return load_checkpoint(config, device);
   if (config.init_config == "reference") {
     CORTEX_CHECK(config.dtype == "f32", "cortex-serve", "the reference decoder computes in f64; --dtype ",

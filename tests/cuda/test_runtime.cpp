@@ -36,6 +36,37 @@ TEST_CASE("cuda runtime: errors name the call, file, line and CUDA error") {
   }
 }
 
+TEST_CASE("cuda runtime: host wait modes by name, both ways; unknown names refused") {
+  for (const char* name : {"auto", "spin", "yield", "blocking"})
+    CHECK(std::string(cuda::host_wait_name(cuda::host_wait_from_name(name))) == name);
+  CHECK_THROWS_WITH_AS(cuda::host_wait_from_name("sleepy"), doctest::Contains("auto, spin, yield or blocking"), Error);
+  CHECK_THROWS_AS(cuda::set_host_wait(cuda::device_count() + 1, cuda::HostWait::spin), Error);
+}
+
+CORTEX_GPU_TEST("cuda runtime: set_host_wait changes an initialised device's wait mode and keeps its other flags") {
+  Tensor x = empty({16}, DType::f32, Device::cuda(0));  // the primary context is live from here
+  unsigned before = 0;
+  {
+    cuda::DeviceGuard guard(0);
+    REQUIRE(cudaGetDeviceFlags(&before) == cudaSuccess);
+  }
+  const cuda::HostWait original = cuda::host_wait(0);
+  for (cuda::HostWait m : {cuda::HostWait::blocking, cuda::HostWait::yield, cuda::HostWait::spin}) {
+    cuda::set_host_wait(0, m);
+    CHECK(cuda::host_wait(0) == m);
+    unsigned now = 0;
+    cuda::DeviceGuard guard(0);
+    REQUIRE(cudaGetDeviceFlags(&now) == cudaSuccess);
+    CHECK((now & ~static_cast<unsigned>(cudaDeviceScheduleMask)) == (before & ~static_cast<unsigned>(cudaDeviceScheduleMask)));
+  }
+  // Work still runs and synchronises under the blocking mode.
+  cuda::set_host_wait(0, cuda::HostWait::blocking);
+  Tensor y = full({16}, 2.5f, DType::f32, Device::cuda(0));
+  CHECK(to(y, Device::cpu()).to_vector<float>()[15] == 2.5f);
+  cuda::set_host_wait(0, original);
+  CHECK(cuda::host_wait(0) == original);
+}
+
 TEST_CASE("cuda runtime: a bad device index is a cortex::Error naming the device") {
   CHECK_THROWS_AS(cuda::set_device(cuda::device_count() + 3), Error);
   CHECK_THROWS_AS(cuda::default_stream(-1), Error);

@@ -77,6 +77,9 @@ TEST_CASE("flags: naive baseline switches and defaults") {
   CHECK(d.init_config.empty());
   CHECK(d.dtype == "f32");
   CHECK(parse({"--dtype", "bf16"}).dtype == "bf16");
+  CHECK(d.cuda_wait == "auto");
+  CHECK(parse({"--cuda-wait", "blocking"}).cuda_wait == "blocking");
+  CHECK(parse({}, {{"CORTEX_CUDA_WAIT", "yield"}}).cuda_wait == "yield");
   CHECK(parse({}, {{"CORTEX_DTYPE", "bf16"}}).dtype == "bf16");
 }
 
@@ -96,6 +99,7 @@ TEST_CASE("bad settings are refused with the setting's name") {
   CHECK(message({"--frobnicate", "1"}).find("unknown setting 'frobnicate'") != std::string::npos);
   CHECK(message({"--port"}).find("needs a value") != std::string::npos);
   CHECK(message({"--dtype", "int8"}).find("dtype must be f32, bf16 or f16") != std::string::npos);
+  CHECK(message({"--cuda-wait", "nap"}).find("cuda_wait must be auto, spin, yield or blocking") != std::string::npos);
   CHECK(message({}, {{"CORTEX_BATCHING", "maybe"}}).find("CORTEX_BATCHING") != std::string::npos);
   CHECK(message({"--config", "/nonexistent/x.yaml"}).find("cannot read YAML") != std::string::npos);
 }
