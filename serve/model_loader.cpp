@@ -87,8 +87,10 @@ std::unique_ptr<Decoder> load_decoder(const ServerConfig& config) {
                "pass either --model or --init, not both");
   const Device device = parse_device(config.device);
 #ifdef CORTEX_WITH_CUDA
-  // Before the model's first upload, so every wait of this process on the device uses it.
-  if (device.is_cuda()) cuda::set_host_wait(device.index, cuda::host_wait_from_name(config.cuda_wait));
+  // Before the model's first upload, so every wait of this process on the device uses it; auto
+  // leaves the context's flags untouched.
+  if (device.is_cuda() && config.cuda_wait != "auto")
+    cuda::set_host_wait(device.index, cuda::host_wait_from_name(config.cuda_wait));
 #endif
   if (!config.model_path.empty()) return load_checkpoint(config, device);
   if (config.init_config == "reference") {
