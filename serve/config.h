@@ -48,8 +48,8 @@ struct ServerConfig {
   bool batching = true;              // false: one request at a time, never wait (the naive baseline)
   double default_deadline_ms = 50.0;
   // Longest the worker holds a batch open for more requests, counted from the oldest queued
-  // request's arrival. 1 ms gave a lower or equal p99 than 2 ms on every H100 probe (3.8-3.9
-  // against 4.9-5.2 ms at 10,000 decodes/s at 846105e).
+  // request's arrival. 1 ms gave the lower p99 on three of four H100 hosts probed (3.8-3.9
+  // against 4.9-5.2 ms at 10,000 decodes/s at 846105e); shorter holds were worse (serving.md).
   double max_batch_wait_ms = 1.0;
   int queue_capacity = 256;
   double retry_after_s = 1.0;
