@@ -107,7 +107,6 @@ void check(const ServerConfig& c) {
   CORTEX_CHECK(c.cuda_wait == "auto" || c.cuda_wait == "spin" || c.cuda_wait == "yield" || c.cuda_wait == "blocking",
                "cortex-serve config", "cuda_wait must be auto, spin, yield or blocking, got '", c.cuda_wait, "'");
   CORTEX_CHECK(c.port >= 0 && c.port <= 65535, "cortex-serve config", "port must be 0..65535, got ", c.port);
-  CORTEX_CHECK(c.max_batch >= 1, "cortex-serve config", "max_batch must be at least 1, got ", c.max_batch);
   CORTEX_CHECK(c.queue_capacity >= 1, "cortex-serve config", "queue_capacity must be at least 1");
   CORTEX_CHECK(c.default_deadline_ms > 0, "cortex-serve config", "deadline_ms must be positive");
   CORTEX_CHECK(c.io_threads >= 1 && c.io_threads <= kMaxThreads, "cortex-serve config", "io_threads must be 1..",
