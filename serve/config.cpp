@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <functional>
 #include <thread>
 
@@ -39,6 +40,8 @@ double to_double(const std::string& key, const std::string& v) {
     used = 0;
   }
   CORTEX_CHECK(used == v.size() && !v.empty(), "cortex-serve config", key, " expects a number, got '", v, "'");
+  // stod reads "inf" and "nan"; as a deadline or timeout either would overflow the clock arithmetic.
+  CORTEX_CHECK(std::isfinite(x), "cortex-serve config", key, " must be a finite number, got '", v, "'");
   return x;
 }
 bool to_bool(const std::string& key, const std::string& v) {
@@ -109,6 +112,13 @@ void check(const ServerConfig& c) {
   CORTEX_CHECK(c.port >= 0 && c.port <= 65535, "cortex-serve config", "port must be 0..65535, got ", c.port);
   CORTEX_CHECK(c.queue_capacity >= 1, "cortex-serve config", "queue_capacity must be at least 1");
   CORTEX_CHECK(c.default_deadline_ms > 0, "cortex-serve config", "deadline_ms must be positive");
+  CORTEX_CHECK(c.max_batch_wait_ms >= 0, "cortex-serve config", "max_batch_wait_ms must be 0 or more, got ",
+               c.max_batch_wait_ms);
+  CORTEX_CHECK(c.retry_after_s >= 0, "cortex-serve config", "retry_after_s must be 0 or more, got ", c.retry_after_s);
+  CORTEX_CHECK(c.read_timeout_ms > 0 && c.idle_timeout_ms > 0 && c.drain_timeout_ms > 0, "cortex-serve config",
+               "read_timeout_ms, idle_timeout_ms and drain_timeout_ms must be positive");
+  CORTEX_CHECK(c.max_events >= 1 && c.max_streams >= 1, "cortex-serve config",
+               "max_events and max_streams must be at least 1");
   CORTEX_CHECK(c.io_threads >= 1 && c.io_threads <= kMaxThreads, "cortex-serve config", "io_threads must be 1..",
                kMaxThreads, ", got ", c.io_threads);
   CORTEX_CHECK(c.workers >= 1 && c.workers <= kMaxThreads, "cortex-serve config", "workers must be 1..", kMaxThreads,

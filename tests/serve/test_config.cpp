@@ -100,6 +100,16 @@ TEST_CASE("bad settings are refused with the setting's name") {
   CHECK(message({"--port"}).find("needs a value") != std::string::npos);
   CHECK(message({"--dtype", "int8"}).find("dtype must be f32, bf16 or f16") != std::string::npos);
   CHECK(message({"--cuda-wait", "nap"}).find("cuda_wait must be auto, spin, yield or blocking") != std::string::npos);
+  CHECK(message({"--deadline-ms", "inf"}).find("deadline_ms must be a finite number") != std::string::npos);
+  CHECK(message({}, {{"CORTEX_MAX_BATCH_WAIT_MS", "nan"}}).find("max_batch_wait_ms must be a finite number") !=
+        std::string::npos);
+  CHECK(message({"--max-batch-wait-ms", "-1"}).find("max_batch_wait_ms must be 0 or more") != std::string::npos);
+  CHECK(parse({"--max-batch-wait-ms", "0"}).max_batch_wait_ms == 0.0);
+  CHECK(message({"--retry-after-s", "-2"}).find("retry_after_s must be 0 or more") != std::string::npos);
+  CHECK(message({"--read-timeout-ms", "0"}).find("must be positive") != std::string::npos);
+  CHECK(message({"--drain-timeout-ms", "-5"}).find("must be positive") != std::string::npos);
+  CHECK(message({"--max-events", "0"}).find("max_events and max_streams must be at least 1") != std::string::npos);
+  CHECK(message({"--max-streams", "0"}).find("max_events and max_streams must be at least 1") != std::string::npos);
   CHECK(message({}, {{"CORTEX_BATCHING", "maybe"}}).find("CORTEX_BATCHING") != std::string::npos);
   CHECK(message({"--config", "/nonexistent/x.yaml"}).find("cannot read YAML") != std::string::npos);
 }
