@@ -76,6 +76,7 @@ void CortexConfig::validate() const {
   CORTEX_CHECK(head_dim() % 4 == 0, kOp, name, ": head dim ", head_dim(),
                " must be a multiple of 4 (half of it is rotated in pairs)");
   check_dropout(dropout, name);
+  CORTEX_CHECK(drop_path >= 0.0 && drop_path < 1.0, kOp, name, ": drop_path must lie in [0, 1), got ", drop_path);
   CORTEX_CHECK(window_ms > 0 && bin_ms > 0, kOp, name, ": window_ms and bin_ms must be positive, got ", window_ms,
                " and ", bin_ms);
   CORTEX_CHECK(std::abs(window_ms / bin_ms - static_cast<double>(bins_per_window())) < 1e-9, kOp, name,
@@ -160,6 +161,7 @@ ModelConfig parse_model_config(const std::string& yaml_text, const std::string& 
                  {"max_count", bind(c.max_count)},
                  {"time_bin_embedding", bind(c.time_bin_embedding)},
                  {"dropout", bind(c.dropout)},
+                 {"drop_path", bind(c.drop_path)},
                  {"window_ms", bind(c.window_ms)},
                  {"bin_ms", bind(c.bin_ms)},
                  {"outputs", bind(c.outputs)},

@@ -19,6 +19,7 @@ struct CortexConfig {
   int64_t max_count = 8;     // counts above saturate to max_count
   bool time_bin_embedding = false;  // add an embedding of the event's bin within the window
   double dropout = 0.0;      // on residual branches while training
+  double drop_path = 0.0;    // stochastic depth of the latent blocks: the last block's rate (0 at the first)
   double window_ms = 1000.0; // context window length
   double bin_ms = 5.0;       // bin width for the time-bin embedding and masked-spike cells
   int64_t outputs = 2;       // behaviour components (velocity x, y)

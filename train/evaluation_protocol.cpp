@@ -58,6 +58,7 @@ nlohmann::json ProtocolResult::to_json() const {
           {"pretrain_steps", pretrain_steps},
           {"finetune_steps", finetune_steps},
           {"batch_size", batch_size},
+          {"pretrain_batch_size", pretrain_batch_size},
           {"crop_min_bins", crop_min_bins},
           {"window_jitter_ms", window_jitter_ms},
           {"centred_windows", centred_windows},
@@ -65,6 +66,7 @@ nlohmann::json ProtocolResult::to_json() const {
           {"weight_decay", weight_decay},
           {"spike_dropout", spike_dropout},
           {"ema_decay", ema_decay},
+          {"drop_path", drop_path},
           {"data", data}};
 }
 
@@ -83,6 +85,8 @@ ProtocolResult run_protocol(const TrainerConfig& config, const DecodingData& dat
   result.pretrain_steps = trained ? config.get_int("pretrain.steps") : 0;
   result.finetune_steps = trained ? config.get_int("train.steps") : 0;
   result.batch_size = trained ? config.get_int("train.batch_size") : 0;
+  if (result.pretrain_steps > 0)
+    result.pretrain_batch_size = TrainerOptions::from_config(config).batch_of(Phase::pretrain);
   result.crop_min_bins = trained ? config.get_int("train.crop_min_bins") : 0;
   result.window_jitter_ms = trained ? config.get_real("train.window_jitter_ms") : 0.0;
   result.centred_windows = trained && config.get_bool("train.centred_windows");
@@ -90,6 +94,7 @@ ProtocolResult run_protocol(const TrainerConfig& config, const DecodingData& dat
   result.weight_decay = trained ? config.get_real("optim.weight_decay") : 0.0;
   result.spike_dropout = trained ? config.get_real("train.spike_dropout") : 0.0;
   result.ema_decay = trained ? config.get_real("optim.ema_decay") : 0.0;
+  result.drop_path = model.kind == nn::ModelKind::cortex ? model.cortex.drop_path : 0.0;
 
   result.folds = options.folds;
   for (int64_t fold = 0; fold < options.folds; ++fold)

@@ -42,11 +42,13 @@ struct ProtocolResult {
   double total_seconds = 0;  // the whole protocol
   std::string device, dtype;
   int64_t pretrain_steps = 0, finetune_steps = 0, batch_size = 0;
+  int64_t pretrain_batch_size = 0;  // samples per pre-training step (0 without pre-training)
   int64_t crop_min_bins = 0;  // train.crop_min_bins (whole-trial Cortex crops; 0: none)
   bool centred_windows = false;  // train.centred_windows (non-causal Cortex, a window per bin)
   double window_jitter_ms = 0;  // train.window_jitter_ms (whole-trial Cortex; 0: none)
   double lr = 0, weight_decay = 0, spike_dropout = 0;  // optim.lr, optim.weight_decay, train.spike_dropout
   double ema_decay = 0;                                // optim.ema_decay (0: the last step's weights)
+  double drop_path = 0;                                // model.drop_path (Cortex's stochastic depth)
   std::string data;
 
   nlohmann::json to_json() const;

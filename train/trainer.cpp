@@ -71,6 +71,7 @@ TrainerOptions TrainerOptions::from_config(const TrainerConfig& c) {
   o.pretrain_steps = c.get_int("pretrain.steps");
   o.finetune_steps = c.get_int("train.steps");
   o.batch_size = c.get_int("train.batch_size");
+  o.pretrain_batch_size = c.get_int("pretrain.batch_size");
   o.eval_every = c.get_int("train.eval_every");
   o.checkpoint_every = c.get_int("train.checkpoint_every");
   o.log_every = c.get_int("train.log_every");
@@ -101,6 +102,8 @@ Trainer::Trainer(TrainTask& task, const TrainerOptions& options) : task_(task), 
   CORTEX_CHECK(options.pretrain_steps >= 0 && options.finetune_steps >= 0, kOp, "step counts must be >= 0, got ",
                options.pretrain_steps, " pre-training and ", options.finetune_steps, " fine-tuning");
   CORTEX_CHECK(options.batch_size >= 1, kOp, "batch_size must be >= 1, got ", options.batch_size);
+  CORTEX_CHECK(options.pretrain_batch_size >= 0, kOp, "pretrain batch size must be >= 0 (0: the fine-tuning one), got ",
+               options.pretrain_batch_size);
   CORTEX_CHECK(options.pretrain_steps == 0 || task.supports_phase(Phase::pretrain), kOp, "pretrain.steps is ",
                options.pretrain_steps, " but this model has no self-supervised (masked-spike) objective");
   CORTEX_CHECK(options.finetune_steps == 0 || task.supports_phase(Phase::finetune), kOp, "train.steps is ",
@@ -163,7 +166,7 @@ StepRecord Trainer::train_step() {
   model.train();
   const double lr = ps.schedule.lr(step_ - ps.start);
   ps.optimizer->set_lr(lr);
-  const std::vector<int64_t> ids = ps.sampler.next(options_.batch_size);
+  const std::vector<int64_t> ids = ps.sampler.next(options_.batch_of(phase));
   Tensor loss = task_.batch_loss(phase, ids, step_seed(options_.seed, step_));
   CORTEX_CHECK(loss.defined() && loss.numel() == 1, kOp, "the task's loss must be one value, got ",
                loss.defined() ? loss.describe() : std::string("an undefined tensor"));
@@ -188,6 +191,7 @@ nlohmann::json Trainer::trainer_state() const {
   nlohmann::json s = {{"step", step_},
                       {"seed", options_.seed},
                       {"batch_size", options_.batch_size},
+                      {"pretrain_batch_size", options_.batch_of(Phase::pretrain)},
                       {"pretrain_steps", options_.pretrain_steps},
                       {"finetune_steps", options_.finetune_steps},
                       {"ema_decay", options_.ema_decay},
@@ -226,6 +230,11 @@ void Trainer::resume_from(const std::string& model_path) {
                  "; an exact resume needs the same seed");
     CORTEX_CHECK(s.at("batch_size").get<int64_t>() == options_.batch_size, kOp, "checkpoint ", model_path,
                  " used batch size ", s.at("batch_size").get<int64_t>(), " but this run uses ", options_.batch_size);
+    // Checkpoints from before pretrain.batch_size pre-trained with the fine-tuning batch.
+    const int64_t saved_pretrain_batch = s.value("pretrain_batch_size", s.at("batch_size").get<int64_t>());
+    CORTEX_CHECK(saved_pretrain_batch == options_.batch_of(Phase::pretrain), kOp, "checkpoint ", model_path,
+                 " pre-trained with batch size ", saved_pretrain_batch, " but this run uses ",
+                 options_.batch_of(Phase::pretrain));
     CORTEX_CHECK(s.at("pretrain_steps").get<int64_t>() == options_.pretrain_steps, kOp, "checkpoint ", model_path,
                  " had ", s.at("pretrain_steps").get<int64_t>(), " pre-training steps but this run has ",
                  options_.pretrain_steps, " (the phase boundary would move)");
@@ -323,7 +332,7 @@ TrainResult Trainer::run(int64_t stop_after) {
                        {"lr", r.lr},
                        {"grad_norm", r.grad_norm},
                        {"skipped", r.skipped},
-                       {"samples_per_s", dt > 0 ? static_cast<double>((step_ - last_log_step) * options_.batch_size) / dt
+                       {"samples_per_s", dt > 0 ? static_cast<double>((step_ - last_log_step) * options_.batch_of(r.phase)) / dt
                                                 : 0.0},
                        {"elapsed_s", std::chrono::duration<double>(now - t0).count()}});
       last_log = now;

@@ -25,6 +25,7 @@ struct TrainerOptions {
   int64_t pretrain_steps = 0;
   int64_t finetune_steps = 100;
   int64_t batch_size = 16;
+  int64_t pretrain_batch_size = 0;  // 0: batch_size
   int64_t eval_every = 0;        // 0: evaluate at the end of each phase only
   bool evaluate = true;          // false: never (the protocol scores the model itself)
   int64_t checkpoint_every = 0;  // 0: checkpoint at the end only
@@ -42,6 +43,10 @@ struct TrainerOptions {
   std::FILE* progress = nullptr; // null: no progress display
   bool progress_interactive = false;
 
+  // Samples per step of a phase.
+  int64_t batch_of(Phase phase) const {
+    return phase == Phase::pretrain && pretrain_batch_size > 0 ? pretrain_batch_size : batch_size;
+  }
   // The trainer keys of a config; run_dir is <run.dir>/<run.name>.
   static TrainerOptions from_config(const TrainerConfig& config);
 };

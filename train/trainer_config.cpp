@@ -176,6 +176,8 @@ const std::vector<ConfigKey>& trainer_config_schema() {
        1e12},
       ConfigKey{"train.log_every", KeyKind::integer, "10", "steps between metrics lines", {}, 1, 1e12},
       ConfigKey{"pretrain.steps", KeyKind::integer, "0", "self-supervised masked-spike steps before fine-tuning", {}, 0, 1e12},
+      ConfigKey{"pretrain.batch_size", KeyKind::integer, "0", "samples per pre-training step (whole trials, each "
+                                                             "with its masked cells); 0: train.batch_size", {}, 0, 1e9},
       ConfigKey{"pretrain.mask_ratio", KeyKind::real, "0.25", "fraction of bins whose spikes are masked", {}, 0.01, 0.99},
       ConfigKey{"optim.lr", KeyKind::real, "0.001", "peak learning rate", {}, 0.0, 10.0},
       ConfigKey{"optim.min_lr_ratio", KeyKind::real, "0.1", "final rate as a fraction of the peak", {}, 0.0, 1.0},

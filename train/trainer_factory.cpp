@@ -36,7 +36,8 @@ std::string model_config_yaml(const nn::ModelConfig& m) {
       const auto& c = m.cortex;
       kv("name", c.name); kv("dim", c.dim); kv("depth", c.depth); kv("heads", c.heads); kv("latents", c.latents);
       kv("ffn_mult", c.ffn_mult); kv("unit_vocab", c.unit_vocab); kv("max_count", c.max_count);
-      kv("time_bin_embedding", c.time_bin_embedding); kv("dropout", c.dropout); kv("window_ms", c.window_ms);
+      kv("time_bin_embedding", c.time_bin_embedding); kv("dropout", c.dropout); kv("drop_path", c.drop_path);
+      kv("window_ms", c.window_ms);
       kv("bin_ms", c.bin_ms); kv("outputs", c.outputs); kv("rotary_min_period_ms", c.rotary_min_period_ms);
       kv("rotary_max_period_ms", c.rotary_max_period_ms);
       break;

@@ -16,7 +16,9 @@ Cortex::Cortex(const CortexConfig& config, Generator* gen, DType dtype, Device d
   encoder = register_module("encoder", std::make_shared<EventEncoder>(config, gen, dtype, device));
   blocks = register_module("blocks", std::make_shared<ModuleList>());
   for (int64_t i = 0; i < config.depth; ++i)
-    blocks->push_back(std::make_shared<LatentBlock>(d, config.heads, hidden, config.dropout, gen, dtype, device));
+    blocks->push_back(std::make_shared<LatentBlock>(d, config.heads, hidden, config.dropout,
+                                                    drop_path_rate(config.drop_path, i, config.depth), gen, dtype,
+                                                    device));
   behaviour_head = register_module(
       "behaviour_head",
       std::make_shared<QueryDecoder>(d, config.heads, hidden, config.outputs, config.dropout, gen, dtype, device));

@@ -1,6 +1,5 @@
 #include "nn/cortex/feed_forward.h"
 
-
 namespace cortex::nn {
 
 FeedForward::FeedForward(int64_t dim, int64_t hidden, double dropout, Generator* gen, DType dtype, Device device) {
@@ -12,6 +11,10 @@ FeedForward::FeedForward(int64_t dim, int64_t hidden, double dropout, Generator*
 
 Tensor FeedForward::forward(const Tensor& x) const {
   return add_residual_branch(x, *fc2, *drop, fc1->forward(norm->forward(x), LinearActivation::gelu));
+}
+
+Tensor FeedForward::branch(const Tensor& x) const {
+  return drop->forward(fc2->forward(fc1->forward(norm->forward(x), LinearActivation::gelu)));
 }
 
 int64_t feed_forward_parameters(int64_t dim, int64_t hidden) {

@@ -13,6 +13,7 @@ class FeedForward : public Module {
  public:
   FeedForward(int64_t dim, int64_t hidden, double dropout, Generator* gen, DType dtype, Device device);
   Tensor forward(const Tensor& x) const;  // [..., dim] -> [..., dim], residual included
+  Tensor branch(const Tensor& x) const;   // the same without the residual
 
   std::shared_ptr<RMSNorm> norm;
   std::shared_ptr<Linear> fc1, fc2;

@@ -5,6 +5,8 @@
 #include "nn/cortex/masking.h"
 #include "nn/cortex/objectives.h"
 #include "nn/optim/adamw.h"
+#include "ops/elementwise.h"
+#include "ops/reduce.h"
 #include "tests/nn/cortex_fixtures.h"
 #include "tests/test_util.h"
 
@@ -145,6 +147,74 @@ TEST_CASE("dropout acts only in training mode") {
   CHECK(test::closeness(t1, t2, 1e-6, 1e-6) > 1.0);
   model.eval();
   CHECK(test::closeness(model.encode(in), model.encode(in), 0, 0) <= 1.0);
+}
+
+TEST_CASE("drop path acts only in training and leaves the weights and eval outputs as without it") {
+  CortexConfig plain = tiny_cortex_config(), dropping = tiny_cortex_config();
+  plain.depth = dropping.depth = 3;
+  dropping.drop_path = 0.5;
+  Generator g1(3), g2(3);
+  Cortex a(plain, &g1), b(dropping, &g2);
+  CHECK(b.blocks->get<LatentBlock>(0)->drop_path->p() == 0.0);
+  CHECK(b.blocks->get<LatentBlock>(2)->drop_path->p() == 0.5);
+  const CortexInput in = random_input(plain, 8, {7, 5, 6, 4});
+  NoGradGuard no_grad;
+  // Training outputs vary with the drawn blocks; with every draw kept they would repeat.
+  const Tensor t1 = b.encode(in), t2 = b.encode(in);
+  CHECK(test::closeness(t1, t2, 1e-6, 1e-6) > 1.0);
+  a.eval();
+  b.eval();
+  CHECK(a.named_parameters().size() == b.named_parameters().size());
+  CHECK(test::closeness(a.encode(in), b.encode(in), 0, 0) <= 1.0);
+}
+
+TEST_CASE("a latent block with drop path: gradients match central differences for a fixed draw") {
+  Generator gen(5);
+  LatentBlock block(8, 2, 16, 0.0, 0.6, &gen, DType::f64, Device::cpu());
+  const int64_t b = 6, l = 3;
+  const Tensor x = test::random_uniform({b, l, 8}, 7, -1.0, 1.0, DType::f64);
+  TimeRotary rotary(4, 2.0, 400.0);
+  std::vector<double> times;
+  for (int64_t i = 0; i < b * l; ++i) times.push_back(10.0 * static_cast<double>(i % l) + 3.0 * static_cast<double>(i / l));
+  const RotaryAngles angles = rotary.angles(times, DType::f64, Device::cpu());
+  const Tensor weights = test::random_uniform({b, l, 8}, 8, -1.0, 1.0, DType::f64);
+  auto loss = [&] {
+    gen.manual_seed(11);  // the same samples dropped on every evaluation
+    return sum(mul(block.forward(x, angles), weights));
+  };
+  // The draw must drop some samples and keep others, or the check says little.
+  {
+    NoGradGuard no_grad;
+    block.eval();
+    const auto full = test::values(block.forward(x, angles));
+    block.train();
+    gen.manual_seed(11);
+    const auto drawn = test::values(block.forward(x, angles));
+    CHECK(full != drawn);
+  }
+  block.zero_grad();
+  backward(loss());
+  for (const auto& [name, param] : block.named_parameters()) {
+    INFO(name);
+    REQUIRE(param.grad().defined());
+    const std::vector<double> analytic = test::values(param.grad());
+    double* data = param.data<double>();
+    for (int64_t i : {int64_t{0}, param.numel() / 2, param.numel() - 1}) {
+      const double saved = data[i], eps = 1e-6;
+      double plus, minus;
+      {
+        NoGradGuard no_grad;
+        data[i] = saved + eps;
+        plus = loss().item();
+        data[i] = saved - eps;
+        minus = loss().item();
+        data[i] = saved;
+      }
+      const double numeric = (plus - minus) / (2 * eps);
+      INFO("element ", i, " analytic ", analytic[static_cast<size_t>(i)], " numeric ", numeric);
+      CHECK(std::abs(analytic[static_cast<size_t>(i)] - numeric) <= 1e-7 + 1e-5 * std::abs(numeric));
+    }
+  }
 }
 
 TEST_CASE("gradients of a tiny Cortex match central differences in float64") {

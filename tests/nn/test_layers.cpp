@@ -1,5 +1,6 @@
 #include <cmath>
 
+#include "nn/layers/drop_path.h"
 #include "nn/layers/dropout.h"
 #include "nn/layers/embedding.h"
 #include "nn/layers/linear.h"
@@ -117,4 +118,39 @@ TEST_CASE("Dropout drops while training and is the identity in eval mode") {
   drop.eval();
   CHECK(values(drop.forward(x)) == xv);
   CHECK_THROWS_WITH_AS(nn::Dropout(1.0), doctest::Contains("[0, 1)"), Error);
+}
+
+TEST_CASE("DropPath keeps or zeroes whole samples while training and is the identity in eval mode") {
+  Generator g(9);
+  nn::DropPath drop(0.4, &g);
+  const int64_t samples = 400, rows = 3, cols = 5;
+  Tensor x = random_uniform({samples, rows, cols}, 2, 0.5, 1.5);
+  const auto xv = values(x);
+  const auto yv = values(drop.forward(x));
+  int dropped = 0;
+  for (int64_t b = 0; b < samples; ++b) {
+    const size_t first = static_cast<size_t>(b * rows * cols);
+    const bool zero = yv[first] == 0;
+    dropped += zero ? 1 : 0;
+    for (size_t i = first; i < first + static_cast<size_t>(rows * cols); ++i) {
+      INFO("sample ", b, " element ", i);
+      if (zero) CHECK(yv[i] == 0);
+      else CHECK(yv[i] == doctest::Approx(xv[i] / 0.6));
+    }
+  }
+  CHECK(dropped > samples * 0.3);
+  CHECK(dropped < samples * 0.5);
+  drop.eval();
+  CHECK(values(drop.forward(x)) == xv);
+  drop.train();
+  CHECK(values(nn::DropPath(0.0, &g).forward(x)) == xv);
+  CHECK_THROWS_WITH_AS(nn::DropPath(1.0), doctest::Contains("[0, 1)"), Error);
+}
+
+TEST_CASE("drop-path rates rise linearly from 0 at the first block to p at the last") {
+  CHECK(nn::drop_path_rate(0.3, 0, 4) == 0.0);
+  CHECK(nn::drop_path_rate(0.3, 1, 4) == doctest::Approx(0.1));
+  CHECK(nn::drop_path_rate(0.3, 3, 4) == doctest::Approx(0.3));
+  CHECK(nn::drop_path_rate(0.3, 0, 1) == 0.3);
+  CHECK_THROWS_WITH_AS(nn::drop_path_rate(0.3, 4, 4), doctest::Contains("block 4 of 4"), Error);
 }

@@ -159,6 +159,8 @@ TEST_CASE("non-causal centred windows: one sample per (trial, bin) around its bi
 }
 
 TEST_CASE("cortex task: resume after pre-training or mid fine-tuning repeats the next losses exactly") {
+  // With drop path and its own pre-training batch, both of which a resume must restore.
+  const std::string model = std::string(kTinyCortex) + "drop_path: 0.3\n";
   for (const Protocol protocol : {Protocol::noncausal, Protocol::causal}) {
     CAPTURE(protocol_name(protocol));
     const fs::path a_dir = fs::temp_directory_path() / "cortex_test_cortex_resume_a";
@@ -166,8 +168,9 @@ TEST_CASE("cortex task: resume after pre-training or mid fine-tuning repeats the
     fs::remove_all(a_dir);
     fs::remove_all(b_dir);
     const FoldData fold = make_fold(synthetic_data(), 1);
-    auto a = task_of(kTinyCortex, fold, protocol, 3, 0.2);
+    auto a = task_of(model, fold, protocol, 3, 0.2);
     TrainerOptions oa = options(a_dir.string(), 3, 5);
+    oa.pretrain_batch_size = 3;
     oa.checkpoint_every = 2;
     const TrainResult full = Trainer(*a, oa).run();
     REQUIRE(full.steps.size() == 8);
@@ -175,8 +178,9 @@ TEST_CASE("cortex task: resume after pre-training or mid fine-tuning repeats the
     CHECK(full.steps[3].phase == Phase::finetune);
     for (const int64_t at : {2, 4, 6}) {
       CAPTURE(at);
-      auto b = task_of(kTinyCortex, fold, protocol, 99, 0.2);  // other weights: the checkpoint must restore them
+      auto b = task_of(model, fold, protocol, 99, 0.2);  // other weights: the checkpoint must restore them
       TrainerOptions ob = options(b_dir.string(), 3, 5);
+      ob.pretrain_batch_size = 3;
       ob.resume = checkpoint_paths(a_dir.string(), at).model;
       const TrainResult rest = Trainer(*b, ob).run();
       REQUIRE(rest.steps.size() == static_cast<size_t>(8 - at));
@@ -188,7 +192,15 @@ TEST_CASE("cortex task: resume after pre-training or mid fine-tuning repeats the
     const nn::ModelConfig rebuilt = nn::parse_model_config(header.metadata.at(kMetaModelConfig), "checkpoint");
     CHECK(rebuilt.kind == nn::ModelKind::cortex);
     CHECK(rebuilt.cortex.dim == 16);
+    CHECK(rebuilt.cortex.drop_path == 0.3);
     CHECK(header.metadata.at("protocol") == protocol_name(protocol));
+    {
+      auto b = task_of(model, fold, protocol, 99, 0.2);
+      TrainerOptions ob = options("", 3, 5);
+      ob.resume = checkpoint_paths(a_dir.string(), 2).model;  // pre-trained with 3 a step, not the 2 of batch_size
+      CHECK_THROWS_WITH_AS(Trainer(*b, ob), doctest::Contains("pre-trained with batch size 3 but this run uses 2"),
+                           cortex::Error);
+    }
     fs::remove_all(a_dir);
   }
 }
@@ -358,6 +370,12 @@ TEST_CASE("random window shifts: uniform within their range, reproducible, and t
 }
 
 TEST_CASE("model keys are checked by the model config parser") {
+  {
+    TrainerConfig c = config_of(kTinyCortex);
+    c.apply_override("model.drop_path=1.0");
+    CHECK_THROWS_WITH_AS(resolve_model_config(c, synthetic_data(), Protocol::causal),
+                         doctest::Contains("drop_path must lie in [0, 1), got 1"), cortex::Error);
+  }
   TrainerConfig c = config_of(kTinyCortex);
   c.apply_override("model.dimm=32");
   try {

@@ -28,10 +28,12 @@ std::string recipe_of(const nlohmann::json& r) {
   std::ostringstream os;
   os << r.value("pretrain_steps", int64_t{0}) << " pre-training + " << r.value("finetune_steps", int64_t{0})
      << " fine-tuning steps, batch " << r.value("batch_size", int64_t{0});
+  if (const int64_t b = r.value("pretrain_batch_size", int64_t{0}); b > 0) os << " (pre-training " << b << ")";
   // Older records lack these keys; they are shown only where recorded.
   if (r.contains("lr")) os << ", lr " << r.value("lr", 0.0) << ", weight decay " << r.value("weight_decay", 0.0);
   if (const double p = r.value("spike_dropout", 0.0); p > 0) os << ", spike dropout " << p;
   if (const double d = r.value("ema_decay", 0.0); d > 0) os << ", weights averaged (decay " << d << ")";
+  if (const double p = r.value("drop_path", 0.0); p > 0) os << ", drop path " << p;
   if (const int64_t crop = r.value("crop_min_bins", int64_t{0}); crop > 0) os << ", random crops of >= " << crop << " bins";
   if (const double jitter = r.value("window_jitter_ms", 0.0); jitter > 0) os << ", window jitter +-" << jitter << " ms";
   if (r.value("centred_windows", false)) os << ", a window centred on each bin";
