@@ -1,6 +1,8 @@
 #include "train/weight_average.h"
 
 #include <algorithm>
+#include <cmath>
+#include <sstream>
 
 #include "autograd/grad_mode.h"
 #include "engine/error.h"
@@ -12,6 +14,30 @@ namespace {
 constexpr const char* kOp = "WeightAverage";
 }  // namespace
 
+double ramped_decay(double decay, int64_t n) {
+  const double m = static_cast<double>(n);
+  return std::min(decay, (1.0 + m) / (10.0 + m));
+}
+
+int64_t updates_to_reach(double decay) {
+  CORTEX_CHECK(decay > 0 && decay < 1, kOp, "decay must be in (0, 1), got ", decay);
+  // (1 + n) / (10 + n) >= decay  <=>  n >= (10 decay - 1) / (1 - decay); rounding is checked.
+  int64_t n = std::max<int64_t>(0, static_cast<int64_t>(std::ceil((10.0 * decay - 1.0) / (1.0 - decay))));
+  while (n > 0 && ramped_decay(decay, n - 1) >= decay) --n;
+  while (ramped_decay(decay, n) < decay) ++n;
+  return n;
+}
+
+std::string ramp_shortfall(double decay, int64_t steps) {
+  const int64_t reach = updates_to_reach(decay);
+  if (steps <= 0 || steps > reach) return "";
+  std::ostringstream os;
+  os << "optim.ema_decay=" << decay << " is reached after " << reach << " updates, but this phase has " << steps
+     << ": the warm-up ramp min(d, (1 + n) / (10 + n)) sets the whole average and ends at "
+     << ramped_decay(decay, steps - 1) << " (a larger decay would give the same weights)";
+  return os.str();
+}
+
 WeightAverage::WeightAverage(const nn::Module& model, double decay) : decay_(decay), params_(model.named_parameters()) {
   CORTEX_CHECK(decay > 0 && decay < 1, kOp, "decay must be in (0, 1), got ", decay);
   for (const auto& [name, p] : params_) average_.push_back(data_to_dtype(contiguous_copy(p), DType::f32));
@@ -19,8 +45,7 @@ WeightAverage::WeightAverage(const nn::Module& model, double decay) : decay_(dec
 
 void WeightAverage::update() {
   NoGradGuard no_grad;
-  const double n = static_cast<double>(updates_);
-  const double d = std::min(decay_, (1.0 + n) / (10.0 + n));
+  const double d = ramped_decay(decay_, updates_);
   // avg += (1 - d) (param - avg): exact for a parameter that did not move (a frozen one, or the
   // other phase's head), where d avg + (1 - d) param would drift by rounding.
   for (size_t i = 0; i < params_.size(); ++i) {

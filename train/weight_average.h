@@ -14,13 +14,21 @@
 
 namespace cortex::train {
 
+// The decay in effect at the update after n others: min(decay, (1 + n) / (10 + n)).
+double ramped_decay(double decay, int64_t n);
+// How many updates the ramp takes to reach `decay`.
+int64_t updates_to_reach(double decay);
+// Empty when a phase of `steps` updates reaches `decay`; otherwise a sentence saying the ramp
+// alone sets the average and where it ends (any larger decay would give the same weights).
+std::string ramp_shortfall(double decay, int64_t steps);
+
 class WeightAverage {
  public:
   // Starts from the model's current parameters; decay in (0, 1).
   WeightAverage(const nn::Module& model, double decay);
 
-  // Folds the model's current parameters in. The decay warms up as min(decay, (1 + n) / (10 + n))
-  // over the n updates before this one, so the initial weights do not linger in the average for
+  // Folds the model's current parameters in. The decay warms up as ramped_decay(decay, n) over
+  // the n updates before this one, so the initial weights do not linger in the average for
   // hundreds of steps of a short run.
   void update();
   int64_t updates() const { return updates_; }

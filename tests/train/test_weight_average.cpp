@@ -109,3 +109,23 @@ TEST_CASE("WeightAverage checkpoint entries round-trip and refuse what does not 
                        cortex::Error);
   CHECK_THROWS_WITH_AS(WeightAverage(a, 1.0), doctest::Contains("decay must be in (0, 1)"), cortex::Error);
 }
+
+TEST_CASE("the decay ramp: where it reaches the decay, and phases too short to reach it") {
+  CHECK(ramped_decay(0.99, 0) == doctest::Approx(0.1));
+  CHECK(ramped_decay(0.5, 100) == 0.5);
+  for (const double d : {0.5, 0.9, 0.98, 0.99, 0.995}) {
+    CAPTURE(d);
+    const int64_t n = updates_to_reach(d);
+    CHECK(ramped_decay(d, n) == d);
+    CHECK((n == 0 || ramped_decay(d, n - 1) < d));
+  }
+  CHECK(updates_to_reach(0.99) == 890);
+  CHECK(updates_to_reach(0.995) == 1790);
+  // The 600-step Cortex-S recipe: 0.99 and 0.995 both end on the ramp, at the same value.
+  const std::string note = ramp_shortfall(0.99, 600);
+  CHECK(note.find("reached after 890 updates, but this phase has 600") != std::string::npos);
+  CHECK(ramped_decay(0.99, 599) == ramped_decay(0.995, 599));
+  CHECK(ramp_shortfall(0.99, 891).empty());
+  CHECK(!ramp_shortfall(0.99, 890).empty());
+  CHECK(ramp_shortfall(0.99, 0).empty());
+}

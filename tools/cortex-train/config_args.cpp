@@ -5,6 +5,7 @@
 
 #include "engine/error.h"
 #include "nn/model_config.h"
+#include "train/weight_average.h"
 
 namespace cortex::tools {
 
@@ -46,6 +47,15 @@ train::TrainerConfig parse_config_args(const std::vector<std::string>& args, con
   train::TrainerConfig config = config_file.empty() ? train::TrainerConfig() : train::TrainerConfig::from_file(config_file);
   for (const auto& o : overrides) config.apply_override(o);
   return config;
+}
+
+void print_config_notes(const train::TrainerConfig& config, std::FILE* out) {
+  const double decay = config.get_real("optim.ema_decay");
+  if (decay <= 0) return;
+  for (const char* key : {"pretrain.steps", "train.steps"}) {
+    const std::string note = train::ramp_shortfall(decay, config.get_int(key));
+    if (!note.empty()) std::fprintf(out, "note: %s (%s)\n", note.c_str(), key);
+  }
 }
 
 }  // namespace cortex::tools

@@ -86,6 +86,7 @@ int eval_protocol_command(const Args& raw_args) {
 
   const train::DecodingData data = train::load_decoding_data(merged);
   std::fprintf(stderr, "data: %s\n", data.description.c_str());
+  print_config_notes(merged, stderr);
   train::ProtocolResult r = train::run_protocol(merged, data, options);
   // A label tells recipes of one model apart in the results table ("cortex-xs+pretrain").
   if (flags.count("--label")) r.model = flags["--label"];

@@ -40,6 +40,7 @@ int train_command(const Args& args) {
                static_cast<long long>(task->model().num_parameters()), settings.device.str().c_str(),
                dtype_name(settings.dtype), train::protocol_name(protocol),
                static_cast<long long>(config.get_int("train.fold")), options.run_dir.c_str());
+  print_config_notes(config, stderr);
   if (task->closed_form()) {
     // The Wiener filter: one closed-form fit instead of gradient steps.
     task->fit();
