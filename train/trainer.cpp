@@ -1,10 +1,12 @@
 #include "train/trainer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 #include "autograd/backward.h"
 #include "engine/error.h"
@@ -13,6 +15,7 @@
 #include "train/checkpoint_io.h"
 #include "train/metrics_log.h"
 #include "train/schedule.h"
+#include "train/trainer_factory.h"
 #include "train/trainer_progress.h"
 #include "train/trainer_sampler.h"
 #include "train/weight_average.h"
@@ -60,6 +63,25 @@ void truncate_metrics(const std::string& path, int64_t step) {
     if (!r.contains("step") || r["step"].get<int64_t>() <= step) kept.push_back(std::move(r));
   std::ofstream out(path, std::ios::trunc);
   for (const auto& r : kept) out << r.dump() << '\n';
+}
+
+// The first line where two model configs differ once both are parsed and written out the same
+// way (so a key an older checkpoint leaves at its default compares equal); "" when none.
+std::string model_config_difference(const std::string& saved_yaml, const std::string& current_yaml) {
+  if (saved_yaml == current_yaml) return "";
+  const auto canonical = [](const std::string& yaml, const char* source) {
+    std::istringstream lines(model_config_yaml(nn::parse_model_config(yaml, source)));
+    std::vector<std::string> out;
+    for (std::string line; std::getline(lines, line);) out.push_back(line);
+    return out;
+  };
+  const std::vector<std::string> a = canonical(saved_yaml, "checkpoint model_config"),
+                                 b = canonical(current_yaml, "this run's model config");
+  for (size_t i = 0; i < std::max(a.size(), b.size()); ++i) {
+    const std::string x = i < a.size() ? a[i] : "(nothing)", y = i < b.size() ? b[i] : "(nothing)";
+    if (x != y) return "'" + x + "' in the checkpoint, '" + y + "' in this run";
+  }
+  return "";
 }
 
 }  // namespace
@@ -230,16 +252,27 @@ void Trainer::resume_from(const std::string& model_path) {
                  "; an exact resume needs the same seed");
     CORTEX_CHECK(s.at("batch_size").get<int64_t>() == options_.batch_size, kOp, "checkpoint ", model_path,
                  " used batch size ", s.at("batch_size").get<int64_t>(), " but this run uses ", options_.batch_size);
-    // Checkpoints from before pretrain.batch_size pre-trained with the fine-tuning batch.
-    const int64_t saved_pretrain_batch = s.value("pretrain_batch_size", s.at("batch_size").get<int64_t>());
-    CORTEX_CHECK(saved_pretrain_batch == options_.batch_of(Phase::pretrain), kOp, "checkpoint ", model_path,
-                 " pre-trained with batch size ", saved_pretrain_batch, " but this run uses ",
-                 options_.batch_of(Phase::pretrain));
     CORTEX_CHECK(s.at("pretrain_steps").get<int64_t>() == options_.pretrain_steps, kOp, "checkpoint ", model_path,
                  " had ", s.at("pretrain_steps").get<int64_t>(), " pre-training steps but this run has ",
                  options_.pretrain_steps, " (the phase boundary would move)");
     CORTEX_CHECK(step >= 0 && step <= total_steps(), kOp, "checkpoint ", model_path, " is at step ", step,
                  " but this run has only ", total_steps(), " steps");
+    if (step < options_.pretrain_steps) {
+      // Checkpoints from before pretrain.batch_size pre-trained with the fine-tuning batch.
+      const int64_t saved_pretrain_batch = s.value("pretrain_batch_size", s.at("batch_size").get<int64_t>());
+      CORTEX_CHECK(saved_pretrain_batch == options_.batch_of(Phase::pretrain), kOp, "checkpoint ", model_path,
+                   " pre-trained with batch size ", saved_pretrain_batch, " but this run uses ",
+                   options_.batch_of(Phase::pretrain), " and has pre-training steps left");
+    }
+    // Dropout, drop path and the like change the steps without changing any tensor's shape.
+    const nn::Metadata current = task_.checkpoint_metadata();
+    const auto saved_config = ck.model.metadata.find(kMetaModelConfig);
+    const auto current_config = current.find(kMetaModelConfig);
+    if (saved_config != ck.model.metadata.end() && current_config != current.end()) {
+      const std::string difference = model_config_difference(saved_config->second, current_config->second);
+      CORTEX_CHECK(difference.empty(), kOp, "checkpoint ", model_path, " was trained with another model config (",
+                   difference, "); an exact resume needs the same");
+    }
     const double saved_decay = s.value("ema_decay", 0.0);  // checkpoints from before weight averaging: 0
     CORTEX_CHECK(saved_decay == options_.ema_decay, kOp, "checkpoint ", model_path, " used optim.ema_decay=",
                  saved_decay, " but this run uses ", options_.ema_decay, "; an exact resume needs the same");

@@ -16,7 +16,9 @@ Tensor DropPath::forward(const Tensor& branch) const {
   Shape per_sample(static_cast<size_t>(branch.dim()), 1);
   per_sample[0] = branch.size(0);
   const Tensor keep = bernoulli(per_sample, 1.0 - p_, branch.dtype(), branch.device(), gen_);
-  return mul(branch, mul(keep, 1.0 / (1.0 - p_)));
+  // The scale multiplies the product as a double: rounded into a 16-bit mask it would be off by up
+  // to 0.4% on every kept sample.
+  return mul(mul(branch, keep), 1.0 / (1.0 - p_));
 }
 
 double drop_path_rate(double p, int64_t index, int64_t depth) {

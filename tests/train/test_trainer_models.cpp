@@ -201,6 +201,20 @@ TEST_CASE("cortex task: resume after pre-training or mid fine-tuning repeats the
       CHECK_THROWS_WITH_AS(Trainer(*b, ob), doctest::Contains("pre-trained with batch size 3 but this run uses 2"),
                            cortex::Error);
     }
+    {
+      auto b = task_of(kTinyCortex, fold, protocol, 3, 0.2);  // the same but for drop path
+      TrainerOptions ob = options("", 3, 5);
+      ob.pretrain_batch_size = 3;
+      ob.resume = checkpoint_paths(a_dir.string(), 4).model;
+      std::string error;
+      try {
+        Trainer(*b, ob);
+      } catch (const cortex::Error& e) {
+        error = e.what();
+      }
+      CHECK(error.find("another model config ('drop_path: 0.") != std::string::npos);
+      CHECK(error.find("in the checkpoint, 'drop_path: 0' in this run)") != std::string::npos);
+    }
     fs::remove_all(a_dir);
   }
 }

@@ -52,10 +52,10 @@ train::TrainerConfig parse_config_args(const std::vector<std::string>& args, con
 void print_config_notes(const train::TrainerConfig& config, std::FILE* out) {
   const double decay = config.get_real("optim.ema_decay");
   if (decay <= 0) return;
-  for (const char* key : {"pretrain.steps", "train.steps"}) {
-    const std::string note = train::ramp_shortfall(decay, config.get_int(key));
-    if (!note.empty()) std::fprintf(out, "note: %s (%s)\n", note.c_str(), key);
-  }
+  // Only the last phase's average is kept (each phase starts its own).
+  const char* last_phase = config.get_int("train.steps") > 0 ? "train.steps" : "pretrain.steps";
+  const std::string note = train::ramp_shortfall(decay, config.get_int(last_phase));
+  if (!note.empty()) std::fprintf(out, "note: %s (%s)\n", note.c_str(), last_phase);
 }
 
 }  // namespace cortex::tools

@@ -28,7 +28,8 @@ std::string recipe_of(const nlohmann::json& r) {
   std::ostringstream os;
   os << r.value("pretrain_steps", int64_t{0}) << " pre-training + " << r.value("finetune_steps", int64_t{0})
      << " fine-tuning steps, batch " << r.value("batch_size", int64_t{0});
-  if (const int64_t b = r.value("pretrain_batch_size", int64_t{0}); b > 0) os << " (pre-training " << b << ")";
+  if (const int64_t b = r.value("pretrain_batch_size", int64_t{0}); b > 0 && b != r.value("batch_size", int64_t{0}))
+    os << " (pre-training " << b << ")";
   // Older records lack these keys; they are shown only where recorded.
   if (r.contains("lr")) os << ", lr " << r.value("lr", 0.0) << ", weight decay " << r.value("weight_decay", 0.0);
   if (const double p = r.value("spike_dropout", 0.0); p > 0) os << ", spike dropout " << p;
