@@ -24,7 +24,8 @@ std::string repo_root() {
 
 std::string read(const std::string& relative) {
   std::ifstream f(repo_root() + "/" + relative);
-  REQUIRE_MESSAGE(f.good(), "missing " << relative);
+  REQUIRE_MESSAGE(f.good(), "missing " << repo_root() << "/" << relative
+                                       << " (a test binary run away from its source tree needs CORTEX_SOURCE_DIR)");
   std::stringstream ss;
   ss << f.rdbuf();
   return ss.str();
