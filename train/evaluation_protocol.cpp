@@ -85,8 +85,8 @@ ProtocolResult run_protocol(const TrainerConfig& config, const DecodingData& dat
   result.pretrain_steps = trained ? config.get_int("pretrain.steps") : 0;
   result.finetune_steps = trained ? config.get_int("train.steps") : 0;
   result.batch_size = trained ? config.get_int("train.batch_size") : 0;
-  if (result.pretrain_steps > 0)
-    result.pretrain_batch_size = TrainerOptions::from_config(config).batch_of(Phase::pretrain);
+  const TrainerOptions trainer_options = TrainerOptions::from_config(config);
+  if (result.pretrain_steps > 0) result.pretrain_batch_size = trainer_options.batch_of(Phase::pretrain);
   result.crop_min_bins = trained ? config.get_int("train.crop_min_bins") : 0;
   result.window_jitter_ms = trained ? config.get_real("train.window_jitter_ms") : 0.0;
   result.centred_windows = trained && config.get_bool("train.centred_windows");
@@ -114,7 +114,7 @@ ProtocolResult run_protocol(const TrainerConfig& config, const DecodingData& dat
         result.model = config.model()["name"] ? config.model()["name"].as<std::string>() : result.family;
         result.parameters = task->model().num_parameters();
       }
-      TrainerOptions o = TrainerOptions::from_config(config);
+      TrainerOptions o = trainer_options;
       o.seed = seed;
       o.resume.clear();
       o.evaluate = false;  // scored below, once
