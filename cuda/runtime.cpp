@@ -142,22 +142,6 @@ HostWait host_wait(int device) {
   }
 }
 
-HostWait host_wait_from_name(const std::string& name) {
-  for (HostWait m : {HostWait::automatic, HostWait::spin, HostWait::yield, HostWait::blocking})
-    if (name == host_wait_name(m)) return m;
-  CORTEX_FAIL("host_wait", "unknown host wait mode '", name, "' (auto, spin, yield or blocking)");
-}
-
-const char* host_wait_name(HostWait mode) {
-  switch (mode) {
-    case HostWait::automatic: return "auto";
-    case HostWait::spin: return "spin";
-    case HostWait::yield: return "yield";
-    case HostWait::blocking: return "blocking";
-  }
-  return "auto";
-}
-
 int multiprocessor_count(int device) {
   check_device_index(device, "multiprocessor_count");
   static std::vector<int> counts = [] {

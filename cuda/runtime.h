@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 
+#include "cuda/host_wait.h"
 #include "engine/error.h"
 
 namespace cortex::cuda {
@@ -21,17 +22,11 @@ int current_device();
 void set_device(int device);
 int multiprocessor_count(int device);  // cached
 
-// How a host thread waits for `device` (a synchronising copy, a stream or event sync): spin
-// (lowest wake-up latency, a busy core), yield (spins but gives the core up to other ready
-// threads), blocking (sleeps until the device signals) or auto (CUDA's choice: spin unless the
-// process has more contexts than the machine has CPUs). Applies to the device's primary context
-// from then on, already initialised or not.
-enum class HostWait { automatic, spin, yield, blocking };
+// How a host thread waits for `device` (a synchronising copy, a stream or event sync; the modes
+// in cuda/host_wait.h). Applies to the device's primary context from then on, already
+// initialised or not.
 void set_host_wait(int device, HostWait mode);
 HostWait host_wait(int device);
-// "auto", "spin", "yield", "blocking" and back; anything else throws naming the choices.
-HostWait host_wait_from_name(const std::string& name);
-const char* host_wait_name(HostWait mode);
 
 // Blocks for a grid-stride loop over n elements: enough to fill the device, capped so that
 // each thread handles several elements of large tensors.

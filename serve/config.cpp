@@ -8,6 +8,7 @@
 #include <functional>
 #include <thread>
 
+#include "cuda/host_wait.h"
 #include "engine/error.h"
 #include "serve/thread_setup.h"
 
@@ -107,8 +108,8 @@ constexpr int kMaxThreads = 256;
 void check(const ServerConfig& c) {
   CORTEX_CHECK(c.dtype == "f32" || c.dtype == "bf16" || c.dtype == "f16", "cortex-serve config",
                "dtype must be f32, bf16 or f16, got '", c.dtype, "'");
-  CORTEX_CHECK(c.cuda_wait == "auto" || c.cuda_wait == "spin" || c.cuda_wait == "yield" || c.cuda_wait == "blocking",
-               "cortex-serve config", "cuda_wait must be auto, spin, yield or blocking, got '", c.cuda_wait, "'");
+  CORTEX_CHECK(cuda::parse_host_wait(c.cuda_wait).has_value(), "cortex-serve config",
+               "cuda_wait must be auto, spin, yield or blocking, got '", c.cuda_wait, "'");
   CORTEX_CHECK(c.port >= 0 && c.port <= 65535, "cortex-serve config", "port must be 0..65535, got ", c.port);
   CORTEX_CHECK(c.queue_capacity >= 1, "cortex-serve config", "queue_capacity must be at least 1");
   CORTEX_CHECK(c.default_deadline_ms > 0, "cortex-serve config", "deadline_ms must be positive");
