@@ -136,7 +136,9 @@ ProtocolResult run_protocol(const TrainerConfig& config, const DecodingData& dat
       result.train_seconds += seconds_since(t_fit);
       task->model().eval();
       const size_t before = static_cast<size_t>(pooled.rows());
-      task->score_into(pooled);
+      std::vector<float> predictions = task->score_into(pooled);
+      if (options.on_predictions)
+        options.on_predictions({seed, fold, f.test_trials, data.labelled.bins, data.outputs(), std::move(predictions)});
       if (options.log) {
         char what[96];
         if (task->closed_form())

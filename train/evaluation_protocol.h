@@ -5,6 +5,7 @@
 // velocity component, averaged over components. Reported as mean ± std over seeds.
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,15 @@
 
 namespace cortex::train {
 
+// One fold's held-out predictions, in the data's units: [trials.size(), bins, outputs].
+struct FoldPredictions {
+  uint64_t seed = 0;
+  int64_t fold = 0;
+  std::vector<int64_t> trials;  // indices into the labelled set
+  int64_t bins = 0, outputs = 0;
+  std::vector<float> values;
+};
+
 struct ProtocolOptions {
   Protocol protocol = Protocol::causal;
   std::vector<uint64_t> seeds{0, 1, 2};
@@ -24,6 +34,8 @@ struct ProtocolOptions {
   std::vector<int64_t> only_folds;  // run these folds only (empty: all); results-table pools the parts
   std::string run_root;  // "" keeps nothing; else a run folder per seed and fold goes here
   std::FILE* log = nullptr;
+  // Called with every fold's held-out predictions once they are scored (empty: not kept).
+  std::function<void(const FoldPredictions&)> on_predictions;
 };
 
 struct ProtocolResult {

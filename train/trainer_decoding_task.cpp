@@ -28,8 +28,8 @@ std::vector<float> DecodingTask::scaled_targets(int64_t trial) const {
   return out;
 }
 
-void DecodingTask::score_into(R2Accumulator& acc) {
-  if (fold_.test_trials.empty()) return;
+std::vector<float> DecodingTask::score_into(R2Accumulator& acc) {
+  if (fold_.test_trials.empty()) return {};
   const auto& set = fold_.data->labelled;
   const std::vector<float> pred = predict(set, fold_.test_trials);
   const int64_t per_trial = set.bins * set.behavior_dims;
@@ -39,6 +39,7 @@ void DecodingTask::score_into(R2Accumulator& acc) {
   for (size_t i = 0; i < fold_.test_trials.size(); ++i)
     acc.add(pred.data() + i * static_cast<size_t>(per_trial),
             set.behavior.data() + static_cast<size_t>(fold_.test_trials[i] * per_trial), set.bins);
+  return pred;
 }
 
 nlohmann::json DecodingTask::evaluate(Phase phase) {

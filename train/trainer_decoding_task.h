@@ -31,8 +31,9 @@ class DecodingTask : public TrainTask {
   // R^2 over every bin of the fold's held-out trials ({"r2", "r2_x", "r2_y", ...});
   // empty without held-out trials.
   nlohmann::json evaluate(Phase phase) override;
-  // Appends the held-out trials' predictions and targets to `acc` (protocol pooling).
-  void score_into(R2Accumulator& acc);
+  // Appends the held-out trials' predictions and targets to `acc` (protocol pooling) and
+  // returns the predictions, laid out as predict() returns them for fold().test_trials.
+  std::vector<float> score_into(R2Accumulator& acc);
 
   const FoldData& fold() const { return fold_; }
   Protocol protocol() const { return protocol_; }

@@ -34,7 +34,7 @@ int eval_protocol_command(const Args& raw_args) {
   CORTEX_CHECK(has_model, "eval-protocol",
                "--model NAME is required (cortex-xs, cortex-s, gru, transformer, wiener, or a config file)");
   std::map<std::string, std::string> flags;
-  train::TrainerConfig merged = parse_config_args(args, {"--protocol", "--seeds", "--folds", "--out", "--keep-runs", "--label"}, &flags);
+  train::TrainerConfig merged = parse_config_args(args, {"--protocol", "--seeds", "--folds", "--out", "--keep-runs", "--label", "--predictions"}, &flags);
   CORTEX_CHECK(flags.count("--protocol"), "eval-protocol", "--protocol causal|noncausal is required");
   // The protocol is defined on MC_Maze_Small; data=... still selects another source.
   bool data_given = false;
@@ -85,6 +85,35 @@ int eval_protocol_command(const Args& raw_args) {
   options.log = stderr;
 
   const train::DecodingData data = train::load_decoding_data(merged);
+  // --predictions FILE: one JSON line per held-out trial (prediction and target, data units),
+  // appended as each fold finishes, for analyses that R^2 alone does not answer.
+  std::ofstream predictions_out;
+  if (flags.count("--predictions")) {
+    predictions_out.open(flags["--predictions"], std::ios::app);
+    CORTEX_CHECK(predictions_out.good(), "eval-protocol", "cannot append to '", flags["--predictions"], "'");
+    const std::string label = flags.count("--label") ? flags["--label"] : merged.model()["name"].as<std::string>("");
+    options.on_predictions = [&](const train::FoldPredictions& p) {
+      const size_t per_trial = static_cast<size_t>(p.bins * p.outputs);
+      for (size_t i = 0; i < p.trials.size(); ++i) {
+        const auto first = static_cast<std::ptrdiff_t>(i * per_trial);
+        const auto target_first = static_cast<std::ptrdiff_t>(static_cast<size_t>(p.trials[i]) * per_trial);
+        const nlohmann::json line = {
+            {"model", label},
+            {"protocol", flags["--protocol"]},
+            {"seed", p.seed},
+            {"fold", p.fold},
+            {"trial", p.trials[i]},
+            {"bins", p.bins},
+            {"outputs", p.outputs},
+            {"prediction", std::vector<float>(p.values.begin() + first, p.values.begin() + first + static_cast<std::ptrdiff_t>(per_trial))},
+            {"target", std::vector<float>(data.labelled.behavior.begin() + target_first,
+                                          data.labelled.behavior.begin() + target_first + static_cast<std::ptrdiff_t>(per_trial))}};
+        predictions_out << line.dump() << '\n';
+      }
+      predictions_out.flush();
+      CORTEX_CHECK(predictions_out.good(), "eval-protocol", "writing '", flags["--predictions"], "' failed");
+    };
+  }
   std::fprintf(stderr, "data: %s\n", data.description.c_str());
   print_config_notes(merged, stderr);
   train::ProtocolResult r = train::run_protocol(merged, data, options);
