@@ -10,7 +10,8 @@
 #
 # `protocol` runs every (protocol, seed, fold) of the 5-fold protocol as its own process,
 # MAX_JOBS at a time on the one GPU (3 seeds x 5 folds = 15 per protocol), and writes
-# $OUT/decoding-MODEL.jsonl (one line per finished process). On this machine (CPU):
+# $OUT/decoding-MODEL.jsonl (one line per finished process) and $OUT/predictions-MODEL.jsonl
+# (every held-out trial's predicted and true velocity, for analyses beyond R^2). On this machine (CPU):
 #   cortex-train results-table bench/results/decoding-cpu.jsonl decoding-*.jsonl
 # pools them into the table. Recipes (steps, batch, rates) are the RECIPE_* lines below.
 # Whatever still runs LIMIT_S seconds after the call started is stopped and reported (and
@@ -153,7 +154,7 @@ case "${1:-}" in
           gpu=$(least_busy_gpu)
           env OMP_NUM_THREADS=1 ${gpu:+CUDA_VISIBLE_DEVICES=$gpu} timeout "$left" "$BIN" eval-protocol --model "$model" --protocol "$protocol" \
             --seeds 1 seed="$seed" --folds "$fold" device="$DEVICE" dtype="$dtype" train.batch_size="$batch" $windows $recipe $protocol_recipe $EXTRA \
-            --label "$label" --out "$work/$tag.jsonl" > "$work/$tag.log" 2>&1 &
+            --label "$label" --out "$work/$tag.jsonl" --predictions "$work/$tag.pred" > "$work/$tag.log" 2>&1 &
           tags[$!]=$tag
           if [ -n "$gpu" ]; then gpu_of[$!]=$gpu; running_on[$gpu]=$((running_on[$gpu] + 1)); fi
         done
@@ -163,6 +164,7 @@ case "${1:-}" in
     shopt -s nullglob
     cat "$work"/*.jsonl /dev/null > "$OUT/decoding-$label.jsonl"
     cat "$work"/*.log /dev/null > "$OUT/decoding-$label.log"
+    cat "$work"/*.pred /dev/null > "$OUT/predictions-$label.jsonl"  # held-out predictions, a line per trial
     grep -h "R^2" "$work"/*.log /dev/null | head -40 || true
     rm -rf "$work"
     echo "results: $OUT/decoding-$label.jsonl ($(wc -l < "$OUT/decoding-$label.jsonl") parts)"
