@@ -92,14 +92,16 @@ int eval_protocol_command(const Args& raw_args) {
     predictions_out.open(flags["--predictions"], std::ios::app);
     CORTEX_CHECK(predictions_out.good(), "eval-protocol", "cannot append to '", flags["--predictions"], "'");
     const std::string label = flags.count("--label") ? flags["--label"] : merged.model()["name"].as<std::string>("");
-    options.on_predictions = [&](const train::FoldPredictions& p) {
+    // label and protocol by value: this block ends before run_protocol calls back.
+    options.on_predictions = [&predictions_out, &data, label, protocol = flags["--protocol"], path = flags["--predictions"]](
+                                 const train::FoldPredictions& p) {
       const size_t per_trial = static_cast<size_t>(p.bins * p.outputs);
       for (size_t i = 0; i < p.trials.size(); ++i) {
         const auto first = static_cast<std::ptrdiff_t>(i * per_trial);
         const auto target_first = static_cast<std::ptrdiff_t>(static_cast<size_t>(p.trials[i]) * per_trial);
         const nlohmann::json line = {
             {"model", label},
-            {"protocol", flags["--protocol"]},
+            {"protocol", protocol},
             {"seed", p.seed},
             {"fold", p.fold},
             {"trial", p.trials[i]},
@@ -111,7 +113,7 @@ int eval_protocol_command(const Args& raw_args) {
         predictions_out << line.dump() << '\n';
       }
       predictions_out.flush();
-      CORTEX_CHECK(predictions_out.good(), "eval-protocol", "writing '", flags["--predictions"], "' failed");
+      CORTEX_CHECK(predictions_out.good(), "eval-protocol", "writing '", path, "' failed");
     };
   }
   std::fprintf(stderr, "data: %s\n", data.description.c_str());
