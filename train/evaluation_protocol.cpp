@@ -67,6 +67,7 @@ nlohmann::json ProtocolResult::to_json() const {
           {"spike_dropout", spike_dropout},
           {"ema_decay", ema_decay},
           {"drop_path", drop_path},
+          {"smooth_ms", smooth_ms},
           {"data", data}};
 }
 
@@ -95,6 +96,7 @@ ProtocolResult run_protocol(const TrainerConfig& config, const DecodingData& dat
   result.spike_dropout = trained ? config.get_real("train.spike_dropout") : 0.0;
   result.ema_decay = trained ? config.get_real("optim.ema_decay") : 0.0;
   result.drop_path = model.kind == nn::ModelKind::cortex ? model.cortex.drop_path : 0.0;
+  result.smooth_ms = settings.smooth_ms;
 
   result.folds = options.folds;
   for (int64_t fold = 0; fold < options.folds; ++fold)

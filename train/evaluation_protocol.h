@@ -61,6 +61,7 @@ struct ProtocolResult {
   double lr = 0, weight_decay = 0, spike_dropout = 0;  // optim.lr, optim.weight_decay, train.spike_dropout
   double ema_decay = 0;                                // optim.ema_decay (0: the last step's weights)
   double drop_path = 0;                                // model.drop_path (Cortex's stochastic depth)
+  double smooth_ms = 0;  // predict.smooth_ms (Gaussian sigma over the scored predictions; 0: raw)
   std::string data;
 
   nlohmann::json to_json() const;

@@ -1,6 +1,9 @@
 #include "train/trainer_decoding_task.h"
 
+#include <cmath>
+
 #include "engine/error.h"
+#include "train/output_smoothing.h"
 
 namespace cortex::train {
 
@@ -31,15 +34,22 @@ std::vector<float> DecodingTask::scaled_targets(int64_t trial) const {
 std::vector<float> DecodingTask::score_into(R2Accumulator& acc) {
   if (fold_.test_trials.empty()) return {};
   const auto& set = fold_.data->labelled;
-  const std::vector<float> pred = predict(set, fold_.test_trials);
+  std::vector<float> pred = predict(set, fold_.test_trials);
   const int64_t per_trial = set.bins * set.behavior_dims;
   CORTEX_CHECK(static_cast<int64_t>(pred.size()) == per_trial * static_cast<int64_t>(fold_.test_trials.size()),
                "DecodingTask::score_into", "predict returned ", pred.size(), " values for ", fold_.test_trials.size(),
                " trials of ", per_trial);
+  smooth_predictions(pred, set.bins, set.behavior_dims, smooth_ms_ / fold_.data->bin_ms(), protocol_ == Protocol::causal);
   for (size_t i = 0; i < fold_.test_trials.size(); ++i)
     acc.add(pred.data() + i * static_cast<size_t>(per_trial),
             set.behavior.data() + static_cast<size_t>(fold_.test_trials[i] * per_trial), set.bins);
   return pred;
+}
+
+void DecodingTask::set_output_smoothing(double sigma_ms) {
+  CORTEX_CHECK(std::isfinite(sigma_ms) && sigma_ms >= 0, "DecodingTask", "output smoothing must be >= 0 ms, got ",
+               sigma_ms);
+  smooth_ms_ = sigma_ms;
 }
 
 nlohmann::json DecodingTask::evaluate(Phase phase) {

@@ -31,9 +31,14 @@ class DecodingTask : public TrainTask {
   // R^2 over every bin of the fold's held-out trials ({"r2", "r2_x", "r2_y", ...});
   // empty without held-out trials.
   nlohmann::json evaluate(Phase phase) override;
-  // Appends the held-out trials' predictions and targets to `acc` (protocol pooling) and
-  // returns the predictions, laid out as predict() returns them for fold().test_trials.
+  // Appends the held-out trials' predictions (smoothed, see set_output_smoothing) and targets
+  // to `acc` (protocol pooling) and returns those predictions, laid out as predict() returns
+  // them for fold().test_trials.
   std::vector<float> score_into(R2Accumulator& acc);
+  // Gaussian smoothing of each trial's predictions before scoring (predict.smooth_ms; 0: off;
+  // train/output_smoothing.h). predict() itself stays unsmoothed.
+  void set_output_smoothing(double sigma_ms);
+  double output_smoothing_ms() const { return smooth_ms_; }
 
   const FoldData& fold() const { return fold_; }
   Protocol protocol() const { return protocol_; }
@@ -46,6 +51,7 @@ class DecodingTask : public TrainTask {
 
   const FoldData& fold_;
   Protocol protocol_;
+  double smooth_ms_ = 0;
 };
 
 }  // namespace cortex::train

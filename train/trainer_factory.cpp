@@ -68,8 +68,10 @@ std::string model_config_yaml(const nn::ModelConfig& m) {
   return std::string(out.c_str()) + "\n";
 }
 
-std::unique_ptr<DecodingTask> make_task(const nn::ModelConfig& model, const FoldData& fold, Protocol protocol,
-                                        const TaskSettings& s) {
+namespace {
+
+std::unique_ptr<DecodingTask> make_family_task(const nn::ModelConfig& model, const FoldData& fold, Protocol protocol,
+                                               const TaskSettings& s) {
   CORTEX_CHECK((s.crop_min_bins == 0 && s.window_jitter_ms == 0) ||
                    (model.kind == nn::ModelKind::cortex && protocol == Protocol::noncausal),
                "config", "train.crop_min_bins and train.window_jitter_ms apply to whole-trial (non-causal) Cortex "
@@ -110,6 +112,15 @@ std::unique_ptr<DecodingTask> make_task(const nn::ModelConfig& model, const Fold
   CORTEX_FAIL("make_task", "unknown model family");
 }
 
+}  // namespace
+
+std::unique_ptr<DecodingTask> make_task(const nn::ModelConfig& model, const FoldData& fold, Protocol protocol,
+                                        const TaskSettings& s) {
+  std::unique_ptr<DecodingTask> task = make_family_task(model, fold, protocol, s);
+  task->set_output_smoothing(s.smooth_ms);
+  return task;
+}
+
 TaskSettings task_settings(const TrainerConfig& config) {
   TaskSettings s;
   s.seed = static_cast<uint64_t>(config.get_int("seed"));
@@ -127,6 +138,7 @@ TaskSettings task_settings(const TrainerConfig& config) {
   s.crop_min_bins = config.get_int("train.crop_min_bins");
   s.window_jitter_ms = config.get_real("train.window_jitter_ms");
   s.centred_windows = config.get_bool("train.centred_windows");
+  s.smooth_ms = config.get_real("predict.smooth_ms");
   return s;
 }
 

@@ -19,6 +19,7 @@ struct TaskSettings {
   int64_t crop_min_bins = 0;   // non-causal Cortex fine-tuning: random trial crops (0: off)
   double window_jitter_ms = 0;  // non-causal Cortex fine-tuning: random window-start shifts (0: off)
   bool centred_windows = false; // non-causal Cortex: a window centred on each bin instead of whole trials
+  double smooth_ms = 0;         // predict.smooth_ms: Gaussian smoothing of scored predictions (0: off)
 };
 
 // The model config of a trainer config (its model keys), with data-dependent fields

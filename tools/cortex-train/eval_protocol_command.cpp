@@ -7,6 +7,7 @@
 #include "tools/cortex-train/commands.h"
 #include "tools/cortex-train/config_args.h"
 #include "train/evaluation_protocol.h"
+#include "train/prediction_rescore.h"
 
 namespace cortex::tools {
 
@@ -92,26 +93,10 @@ int eval_protocol_command(const Args& raw_args) {
     predictions_out.open(flags["--predictions"], std::ios::app);
     CORTEX_CHECK(predictions_out.good(), "eval-protocol", "cannot append to '", flags["--predictions"], "'");
     const std::string label = flags.count("--label") ? flags["--label"] : merged.model()["name"].as<std::string>("");
-    // label and protocol by value: this block ends before run_protocol calls back.
-    options.on_predictions = [&predictions_out, &data, label, protocol = flags["--protocol"], path = flags["--predictions"]](
-                                 const train::FoldPredictions& p) {
-      const size_t per_trial = static_cast<size_t>(p.bins * p.outputs);
-      for (size_t i = 0; i < p.trials.size(); ++i) {
-        const auto first = static_cast<std::ptrdiff_t>(i * per_trial);
-        const auto target_first = static_cast<std::ptrdiff_t>(static_cast<size_t>(p.trials[i]) * per_trial);
-        const nlohmann::json line = {
-            {"model", label},
-            {"protocol", protocol},
-            {"seed", p.seed},
-            {"fold", p.fold},
-            {"trial", p.trials[i]},
-            {"bins", p.bins},
-            {"outputs", p.outputs},
-            {"prediction", std::vector<float>(p.values.begin() + first, p.values.begin() + first + static_cast<std::ptrdiff_t>(per_trial))},
-            {"target", std::vector<float>(data.labelled.behavior.begin() + target_first,
-                                          data.labelled.behavior.begin() + target_first + static_cast<std::ptrdiff_t>(per_trial))}};
-        predictions_out << line.dump() << '\n';
-      }
+    options.on_predictions = [&predictions_out, &data, label, protocol = std::string(train::protocol_name(options.protocol)),
+                              path = flags["--predictions"]](const train::FoldPredictions& p) {
+      for (size_t i = 0; i < p.trials.size(); ++i)
+        predictions_out << train::prediction_line(label, protocol, p, i, data).dump() << '\n';
       predictions_out.flush();
       CORTEX_CHECK(predictions_out.good(), "eval-protocol", "writing '", path, "' failed");
     };

@@ -24,7 +24,9 @@ void usage(std::FILE* out) {
       "                                                    5-fold decoding protocol; prints the results row\n"
       "  cortex-train bench-step --config FILE [--batch B] [--events E] [--device D] [--dtype T] [--steps N]\n"
       "                                                    time training steps on synthetic events\n"
-      "  cortex-train results-table FILE.jsonl ...         the decoding table from eval-protocol --out files\n",
+      "  cortex-train results-table FILE.jsonl ...         the decoding table from eval-protocol --out files\n"
+      "  cortex-train rescore --smooth-ms MS[,MS..] RECORDS.jsonl PREDICTIONS.jsonl ... [--out FILE.jsonl]\n"
+      "                                                    R^2 of recorded runs from their saved predictions, smoothed\n",
       out);
 }
 
@@ -43,6 +45,7 @@ int main(int argc, char** argv) {
     if (!args.empty() && args[0] == "eval-protocol") return eval_protocol_command(Args(args.begin() + 1, args.end()));
     if (!args.empty() && args[0] == "bench-step") return bench_step_command(Args(args.begin() + 1, args.end()));
     if (!args.empty() && args[0] == "results-table") return results_table_command(Args(args.begin() + 1, args.end()));
+    if (!args.empty() && args[0] == "rescore") return rescore_command(Args(args.begin() + 1, args.end()));
     if (!args.empty() && args[0] == "train") return train_command(Args(args.begin() + 1, args.end()));
     return train_command(args);
   } catch (const cortex::Error& e) {

@@ -23,8 +23,16 @@ struct Merged {
   std::string device, recipe;
 };
 
+std::string smoothing_of(const nlohmann::json& r) {
+  const double sigma = r.value("smooth_ms", 0.0);
+  if (sigma <= 0) return "";
+  std::ostringstream os;
+  os << ", predictions smoothed (Gaussian sigma " << sigma << " ms)";
+  return os.str();
+}
+
 std::string recipe_of(const nlohmann::json& r) {
-  if (r.value("family", "") == "wiener") return "closed form";
+  if (r.value("family", "") == "wiener") return "closed form" + smoothing_of(r);
   std::ostringstream os;
   os << r.value("pretrain_steps", int64_t{0}) << " pre-training + " << r.value("finetune_steps", int64_t{0})
      << " fine-tuning steps, batch " << r.value("batch_size", int64_t{0});
@@ -38,6 +46,7 @@ std::string recipe_of(const nlohmann::json& r) {
   if (const int64_t crop = r.value("crop_min_bins", int64_t{0}); crop > 0) os << ", random crops of >= " << crop << " bins";
   if (const double jitter = r.value("window_jitter_ms", 0.0); jitter > 0) os << ", window jitter +-" << jitter << " ms";
   if (r.value("centred_windows", false)) os << ", a window centred on each bin";
+  os << smoothing_of(r);
   return os.str();
 }
 

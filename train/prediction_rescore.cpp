@@ -1,0 +1,127 @@
+#include "train/prediction_rescore.h"
+
+#include <cmath>
+
+#include "engine/error.h"
+#include "train/output_smoothing.h"
+
+namespace cortex::train {
+namespace {
+
+constexpr const char* kOp = "rescore";
+
+bool close(double a, double b) { return std::abs(a - b) <= 1e-9 * std::max(1.0, std::abs(b)); }
+
+bool same_stats(const R2Stats& a, const R2Stats& b) {
+  if (a.rows != b.rows || a.ss_res.size() != b.ss_res.size() || a.sum.size() != b.sum.size()) return false;
+  for (size_t c = 0; c < a.ss_res.size(); ++c)
+    if (!close(a.ss_res[c], b.ss_res[c]) || !close(a.sum[c], b.sum[c]) || !close(a.sum_sq[c], b.sum_sq[c]))
+      return false;
+  return true;
+}
+
+}  // namespace
+
+nlohmann::json prediction_line(const std::string& label, const std::string& protocol, const FoldPredictions& fold,
+                               size_t index, const DecodingData& data) {
+  const size_t per_trial = static_cast<size_t>(fold.bins * fold.outputs);
+  CORTEX_CHECK(index < fold.trials.size() && fold.values.size() == fold.trials.size() * per_trial, kOp,
+               "trial ", index, " of a fold of ", fold.trials.size(), " trials and ", fold.values.size(), " values");
+  const auto first = fold.values.begin() + static_cast<std::ptrdiff_t>(index * per_trial);
+  const auto target = data.labelled.behavior.begin() + static_cast<std::ptrdiff_t>(static_cast<size_t>(fold.trials[index]) * per_trial);
+  return {{"model", label},
+          {"protocol", protocol},
+          {"seed", fold.seed},
+          {"fold", fold.fold},
+          {"trial", fold.trials[index]},
+          {"bins", fold.bins},
+          {"bin_ms", data.bin_ms()},
+          {"outputs", fold.outputs},
+          {"prediction", std::vector<float>(first, first + static_cast<std::ptrdiff_t>(per_trial))},
+          {"target", std::vector<float>(target, target + static_cast<std::ptrdiff_t>(per_trial))}};
+}
+
+void SavedPredictions::add(const nlohmann::json& line, double default_bin_ms) {
+  Trial t;
+  try {
+    t.trial = line.at("trial").get<int64_t>();
+    t.bins = line.at("bins").get<int64_t>();
+    t.outputs = line.at("outputs").get<int64_t>();
+    t.bin_ms = line.value("bin_ms", default_bin_ms);
+    t.prediction = line.at("prediction").get<std::vector<float>>();
+    t.target = line.at("target").get<std::vector<float>>();
+    CORTEX_CHECK(t.bin_ms > 0, kOp, "a prediction line without bin_ms (trial ", t.trial,
+                 "): give the bin width of such lines");
+    CORTEX_CHECK(t.bins > 0 && t.outputs > 0 && t.prediction.size() == static_cast<size_t>(t.bins * t.outputs) &&
+                     t.target.size() == t.prediction.size(),
+                 kOp, "a prediction line of the wrong size (trial ", t.trial, ")");
+    auto& fold = folds_[{line.at("model").get<std::string>(), line.at("protocol").get<std::string>(),
+                         line.at("seed").get<uint64_t>(), line.at("fold").get<int64_t>()}];
+    for (const Trial& other : fold)
+      CORTEX_CHECK(other.trial != t.trial, kOp, "trial ", t.trial, " of ", line.at("model").get<std::string>(),
+                   " seed ", line.at("seed").get<uint64_t>(), " appears twice");
+    fold.push_back(std::move(t));
+  } catch (const nlohmann::json::exception& e) {
+    CORTEX_FAIL(kOp, "malformed prediction line (", e.what(), ")");
+  }
+}
+
+size_t SavedPredictions::trials() const {
+  size_t n = 0;
+  for (const auto& [key, fold] : folds_) n += fold.size();
+  return n;
+}
+
+nlohmann::json SavedPredictions::rescore(const nlohmann::json& record, double sigma_ms) const {
+  nlohmann::json out = record;
+  try {
+    const std::string model = record.at("model").get<std::string>();
+    const std::string protocol = record.at("protocol").get<std::string>();
+    CORTEX_CHECK(record.value("smooth_ms", 0.0) == 0, kOp, model, " ", protocol,
+                 ": the record's predictions were smoothed when it ran (smooth_ms ", record.value("smooth_ms", 0.0),
+                 "); rescore starts from raw predictions");
+    const auto seeds = record.at("seed_values").get<std::vector<uint64_t>>();
+    const auto folds = record.at("folds_run").get<std::vector<int64_t>>();
+    nlohmann::json stats = nlohmann::json::array(), r2 = nlohmann::json::array(), components = nlohmann::json::array();
+    std::vector<double> r2_values;
+    for (size_t i = 0; i < seeds.size(); ++i) {
+      std::vector<const Trial*> trials;
+      for (int64_t fold : folds) {
+        const auto it = folds_.find({model, protocol, seeds[i], fold});
+        CORTEX_CHECK(it != folds_.end(), kOp, "no predictions for ", model, " ", protocol, " seed ", seeds[i], " fold ",
+                     fold, " (pass the predictions file of that run)");
+        for (const Trial& t : it->second) trials.push_back(&t);
+      }
+      auto stats_at = [&](double sigma) {
+        R2Accumulator acc(trials.front()->outputs);
+        for (const Trial* t : trials) {
+          std::vector<float> p = t->prediction;
+          smooth_predictions(p, t->bins, t->outputs, sigma / t->bin_ms, protocol == "causal");
+          acc.add(p.data(), t->target.data(), t->bins);
+        }
+        return acc.stats();
+      };
+      CORTEX_CHECK(same_stats(stats_at(0.0), r2_stats_from_json(record.at("stats_per_seed").at(i))), kOp, model, " ",
+                   protocol, " seed ", seeds[i], " folds ", nlohmann::json(folds).dump(),
+                   ": the predictions do not reproduce the recorded R^2 statistics (predictions of another run?)");
+      const R2Stats s = stats_at(sigma_ms);
+      const R2Score score = s.score();
+      stats.push_back(r2_stats_json(s));
+      r2.push_back(score.mean);
+      components.push_back(score.per_component);
+      r2_values.push_back(score.mean);
+    }
+    const MeanStd ms = mean_std(r2_values);
+    out["stats_per_seed"] = stats;
+    out["r2_per_seed"] = r2;
+    out["r2_components_per_seed"] = components;
+    out["r2_mean"] = ms.mean;
+    out["r2_std"] = ms.std;
+    out["smooth_ms"] = sigma_ms;
+  } catch (const nlohmann::json::exception& e) {
+    CORTEX_FAIL(kOp, "malformed eval-protocol record (", e.what(), ")");
+  }
+  return out;
+}
+
+}  // namespace cortex::train
