@@ -1,6 +1,9 @@
 #include "train/prediction_rescore.h"
 
+#include <charconv>
 #include <cmath>
+#include <cstdlib>
+#include <string>
 
 #include "engine/error.h"
 #include "train/output_smoothing.h"
@@ -9,6 +12,18 @@ namespace cortex::train {
 namespace {
 
 constexpr const char* kOp = "rescore";
+
+// The shortest decimal that reads back as the same float: JSON holds doubles, and a float
+// widened to double prints with 17 digits, twice the file for nothing.
+std::vector<double> as_short_decimals(std::vector<float>::const_iterator first, size_t n) {
+  std::vector<double> out(n);
+  char buf[32];
+  for (size_t i = 0; i < n; ++i) {
+    const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, first[static_cast<std::ptrdiff_t>(i)]);
+    out[i] = ec == std::errc() ? std::strtod(std::string(buf, end).c_str(), nullptr) : first[static_cast<std::ptrdiff_t>(i)];
+  }
+  return out;
+}
 
 bool close(double a, double b) { return std::abs(a - b) <= 1e-9 * std::max(1.0, std::abs(b)); }
 
@@ -37,8 +52,8 @@ nlohmann::json prediction_line(const std::string& label, const std::string& prot
           {"bins", fold.bins},
           {"bin_ms", data.bin_ms()},
           {"outputs", fold.outputs},
-          {"prediction", std::vector<float>(first, first + static_cast<std::ptrdiff_t>(per_trial))},
-          {"target", std::vector<float>(target, target + static_cast<std::ptrdiff_t>(per_trial))}};
+          {"prediction", as_short_decimals(first, per_trial)},
+          {"target", as_short_decimals(target, per_trial)}};
 }
 
 void SavedPredictions::add(const nlohmann::json& line, double default_bin_ms) {
