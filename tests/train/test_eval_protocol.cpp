@@ -32,6 +32,13 @@ const DecodingData& data_of(const TrainerConfig& c) {
   return data;
 }
 
+ProtocolOptions noncausal_seed0() {
+  ProtocolOptions options;
+  options.protocol = Protocol::noncausal;
+  options.seeds = {0};
+  return options;
+}
+
 }  // namespace
 
 TEST_CASE("the protocol holds out every trial once, in fold trial mod 5, and scores what it predicts") {
@@ -74,9 +81,7 @@ TEST_CASE("the protocol holds out every trial once, in fold trial mod 5, and sco
 TEST_CASE("a protocol run of some folds predicts and scores those folds only") {
   const TrainerConfig config = wiener_config();
   const DecodingData& data = data_of(config);
-  ProtocolOptions options;
-  options.protocol = Protocol::noncausal;
-  options.seeds = {0};
+  ProtocolOptions options = noncausal_seed0();
   options.only_folds = {3, 1};
   std::set<int64_t> folds;
   int64_t trials = 0;
@@ -96,9 +101,7 @@ TEST_CASE("a protocol run of some folds predicts and scores those folds only") {
 TEST_CASE("predict.smooth_ms smooths what the protocol scores and hands on, and is recorded") {
   TrainerConfig config = wiener_config();
   const DecodingData& data = data_of(config);
-  ProtocolOptions options;
-  options.protocol = Protocol::noncausal;
-  options.seeds = {0};
+  ProtocolOptions options = noncausal_seed0();
   std::vector<FoldPredictions> raw, smoothed;
   options.on_predictions = [&](const FoldPredictions& p) { raw.push_back(p); };
   const ProtocolResult raw_result = run_protocol(config, data, options);
@@ -129,9 +132,7 @@ TEST_CASE("predict.smooth_ms smooths what the protocol scores and hands on, and 
 TEST_CASE("saved predictions rescore a record exactly, smoothed like predict.smooth_ms, and refuse others") {
   TrainerConfig config = wiener_config();
   const DecodingData& data = data_of(config);
-  ProtocolOptions options;
-  options.protocol = Protocol::noncausal;
-  options.seeds = {0};
+  ProtocolOptions options = noncausal_seed0();
   options.only_folds = {0, 2};
   const std::string label = "w";  // the run's name in records and prediction lines
   SavedPredictions saved;
