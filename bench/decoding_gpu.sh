@@ -65,7 +65,8 @@ RECIPE_CORTEX_S="train.steps=600 optim.lr=5e-4 $REG train.spike_dropout=0.5 mode
 NONCAUSAL_CORTEX_S="train.spike_dropout=0.7 model.drop_path=0.1"
 # Non-causal predictions smoothed along each trial (predict.smooth_ms, a Gaussian's sigma), the width
 # of each model picked on seed 0 from 0-50 ms with cortex-train rescore (session 9): Cortex-S gains
-# 0.021, the GRU 0.003. The Transformer was not measured; causally smoothing only hurt (Cortex-S).
+# 0.021, the GRU 0.003. The Transformer was not measured; causally, on the one run measured (Cortex-S
+# seed 0), smoothing only hurt. Prediction files keep the raw values, so rescore can try other widths.
 declare -A NONCAUSAL_SMOOTH=([cortex-s]="predict.smooth_ms=30" [cortex-xs]="predict.smooth_ms=20" [gru]="predict.smooth_ms=20")
 RECIPE_GRU="train.steps=800 optim.lr=3e-3 $REG"
 RECIPE_TRANSFORMER="train.steps=1000 optim.lr=5e-4 $REG"

@@ -41,7 +41,8 @@ nlohmann::json ProtocolResult::to_json() const {
   for (const auto& s : stats_per_seed) stats.push_back(r2_stats_json(s));
   return {{"stats_per_seed", stats},
           {"folds_run", folds_run},
-          {"folds", folds},{"model", model},
+          {"folds", folds},
+          {"model", model},
           {"family", family},
           {"parameters", parameters},
           {"protocol", protocol_name(protocol)},
@@ -97,6 +98,9 @@ ProtocolResult run_protocol(const TrainerConfig& config, const DecodingData& dat
   result.ema_decay = trained ? config.get_real("optim.ema_decay") : 0.0;
   result.drop_path = model.kind == nn::ModelKind::cortex ? model.cortex.drop_path : 0.0;
   result.smooth_ms = settings.smooth_ms;
+  result.model = !options.label.empty() ? options.label
+                 : config.model()["name"] ? config.model()["name"].as<std::string>()
+                                          : result.family;
 
   result.folds = options.folds;
   for (int64_t fold = 0; fold < options.folds; ++fold)
@@ -112,10 +116,7 @@ ProtocolResult run_protocol(const TrainerConfig& config, const DecodingData& dat
     for (int64_t fold : result.folds_run) {
       const FoldData f = make_fold(data, fold, options.folds);
       auto task = make_task(model, f, options.protocol, settings);
-      if (result.model.empty()) {
-        result.model = config.model()["name"] ? config.model()["name"].as<std::string>() : result.family;
-        result.parameters = task->model().num_parameters();
-      }
+      if (result.parameters == 0) result.parameters = task->model().num_parameters();
       TrainerOptions o = trainer_options;
       o.seed = seed;
       o.resume.clear();
@@ -138,9 +139,10 @@ ProtocolResult run_protocol(const TrainerConfig& config, const DecodingData& dat
       result.train_seconds += seconds_since(t_fit);
       task->model().eval();
       const size_t before = static_cast<size_t>(pooled.rows());
-      std::vector<float> predictions = task->score_into(pooled);
+      std::vector<float> raw = task->score_held_out(pooled);
       if (options.on_predictions)
-        options.on_predictions({seed, fold, f.test_trials, data.labelled.bins, data.outputs(), std::move(predictions)});
+        options.on_predictions({result.model, options.protocol, result.smooth_ms, seed, fold, f.test_trials,
+                                data.labelled.bins, data.outputs(), std::move(raw)});
       if (options.log) {
         char what[96];
         if (task->closed_form())

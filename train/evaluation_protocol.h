@@ -18,8 +18,13 @@
 
 namespace cortex::train {
 
-// One fold's held-out predictions, in the data's units: [trials.size(), bins, outputs].
+// One fold's held-out predictions, in the data's units: [trials.size(), bins, outputs]. The
+// values are raw (unsmoothed) even where the run scored them smoothed, so a saved run can be
+// rescored at any width; smooth_ms says which width its record was scored at.
 struct FoldPredictions {
+  std::string model;  // the run's name, as in its record (ProtocolResult::model)
+  Protocol protocol = Protocol::causal;
+  double smooth_ms = 0;
   uint64_t seed = 0;
   int64_t fold = 0;
   std::vector<int64_t> trials;  // indices into the labelled set
@@ -32,14 +37,15 @@ struct ProtocolOptions {
   std::vector<uint64_t> seeds{0, 1, 2};
   int64_t folds = 5;
   std::vector<int64_t> only_folds;  // run these folds only (empty: all); results-table pools the parts
+  std::string label;  // the run's name in its record and predictions ("": the config's name)
   std::string run_root;  // "" keeps nothing; else a run folder per seed and fold goes here
   std::FILE* log = nullptr;
-  // Called with every fold's held-out predictions once they are scored (empty: not kept).
+  // Called with every fold's held-out (raw) predictions once they are scored (empty: not kept).
   std::function<void(const FoldPredictions&)> on_predictions;
 };
 
 struct ProtocolResult {
-  std::string model;         // config name ("cortex-xs", "gru", ...)
+  std::string model;         // options.label, else the config's name ("cortex-xs", "gru", ...)
   std::string family;        // cortex, gru, transformer, wiener
   int64_t parameters = 0;    // of the protocol's model (fold 0, first seed)
   Protocol protocol = Protocol::causal;

@@ -1,6 +1,8 @@
 #include "train/metrics_log.h"
 
 #include <cmath>
+#include <filesystem>
+#include <iterator>
 
 #include "engine/error.h"
 
@@ -48,6 +50,34 @@ std::vector<nlohmann::json> read_metrics(const std::string& path) {
     }
   }
   return records;
+}
+
+void append_records_atomically(const std::string& path, const std::vector<nlohmann::json>& records) {
+  const std::string temporary = path + ".tmp-append";
+  try {
+    {
+      std::ofstream out(temporary, std::ios::trunc | std::ios::binary);
+      CORTEX_CHECK(out.good(), "append_records", "cannot write '", temporary, "'");
+      if (std::filesystem::exists(path)) {
+        std::ifstream in(path, std::ios::binary);
+        CORTEX_CHECK(in.good(), "append_records", "cannot read '", path, "'");
+        const std::string old((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        CORTEX_CHECK(!in.bad(), "append_records", "cannot read '", path, "'");
+        out << old;
+        if (!old.empty() && old.back() != '\n') out << '\n';  // a last line without its newline stays a line
+      }
+      for (const auto& r : records) out << sanitise(r).dump() << '\n';
+      out.flush();
+      CORTEX_CHECK(out.good(), "append_records", "writing '", temporary, "' failed");
+    }
+    std::error_code ec;
+    std::filesystem::rename(temporary, path, ec);
+    CORTEX_CHECK(!ec, "append_records", "cannot replace '", path, "': ", ec.message());
+  } catch (...) {
+    std::error_code ignored;
+    std::filesystem::remove(temporary, ignored);
+    throw;
+  }
 }
 
 }  // namespace cortex::train

@@ -3,6 +3,7 @@
 // killed run keeps everything up to its last record.
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -24,5 +25,10 @@ class MetricsLog {
 
 // Every line of a metrics file parsed; throws naming the path and line on bad JSON.
 std::vector<nlohmann::json> read_metrics(const std::string& path);
+
+// Appends `records` (a line each) to `path` in one step: the old content and the new lines
+// go to a temporary file beside it, which then replaces it. On any failure `path` is left
+// as it was and no temporary file remains.
+void append_records_atomically(const std::string& path, const std::vector<nlohmann::json>& records);
 
 }  // namespace cortex::train

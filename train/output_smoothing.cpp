@@ -1,5 +1,6 @@
 #include "train/output_smoothing.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "engine/error.h"
@@ -13,7 +14,9 @@ void smooth_predictions(std::vector<float>& values, int64_t bins, int64_t output
                "smooth_predictions", values.size(), " values are not whole trials of ", bins, " bins x ", outputs,
                " outputs");
   if (sigma_bins == 0) return;
-  const int64_t radius = static_cast<int64_t>(std::ceil(3 * sigma_bins));
+  // Clamped in double before the cast: no bin lies further than bins - 1 away, and a huge
+  // sigma must not overflow the integer.
+  const int64_t radius = static_cast<int64_t>(std::min(std::ceil(3 * sigma_bins), static_cast<double>(bins - 1)));
   std::vector<double> weight(static_cast<size_t>(radius + 1));  // by distance in bins
   for (int64_t d = 0; d <= radius; ++d) weight[static_cast<size_t>(d)] = std::exp(-0.5 * (d / sigma_bins) * (d / sigma_bins));
   const int64_t trials = static_cast<int64_t>(values.size()) / (bins * outputs);

@@ -1,11 +1,11 @@
 #pragma once
 // Smoothing of decoded velocity along each trial's time axis. Cortex decodes every bin from
 // its own window, so neighbouring bins' predictions carry jitter that the hand's velocity
-// does not have; a Gaussian of a few bins removes much of it (non-causal Cortex-S gains about
-// 0.02 R^2 at sigma 30 ms, the recurrent GRU about 0.003 at 20 ms: bench/results/decoding.md).
-// Non-causal: a symmetric Gaussian. Causal: its past half only, so the value at bin t still
-// depends on spikes of bins <= t alone. The kernel is cut at 3 sigma and renormalised at the
-// trial's edges, so a constant stays constant.
+// does not have; a Gaussian of a few bins removes much of it (measured in
+// bench/results/decoding.md). Non-causal: a symmetric Gaussian. Causal: its past half only,
+// so the value at bin t still depends on spikes of bins <= t alone. The kernel is cut at
+// 3 sigma (and at the trial's length) and renormalised at the trial's edges, so a constant
+// stays constant.
 #include <cstdint>
 #include <vector>
 

@@ -37,15 +37,15 @@ bool same_stats(const R2Stats& a, const R2Stats& b) {
 
 }  // namespace
 
-nlohmann::json prediction_line(const std::string& label, const std::string& protocol, const FoldPredictions& fold,
-                               size_t index, const DecodingData& data) {
+nlohmann::json prediction_line(const FoldPredictions& fold, size_t index, const DecodingData& data) {
   const size_t per_trial = static_cast<size_t>(fold.bins * fold.outputs);
   CORTEX_CHECK(index < fold.trials.size() && fold.values.size() == fold.trials.size() * per_trial, kOp,
                "trial ", index, " of a fold of ", fold.trials.size(), " trials and ", fold.values.size(), " values");
   const auto first = fold.values.begin() + static_cast<std::ptrdiff_t>(index * per_trial);
   const auto target = data.labelled.behavior.begin() + static_cast<std::ptrdiff_t>(static_cast<size_t>(fold.trials[index]) * per_trial);
-  return {{"model", label},
-          {"protocol", protocol},
+  return {{"model", fold.model},
+          {"protocol", protocol_name(fold.protocol)},
+          {"smooth_ms", fold.smooth_ms},
           {"seed", fold.seed},
           {"fold", fold.fold},
           {"trial", fold.trials[index]},
@@ -63,13 +63,17 @@ void SavedPredictions::add(const nlohmann::json& line, double default_bin_ms) {
     t.bins = line.at("bins").get<int64_t>();
     t.outputs = line.at("outputs").get<int64_t>();
     t.bin_ms = line.value("bin_ms", default_bin_ms);
+    t.run_smooth_ms = line.value("smooth_ms", 0.0);
     t.prediction = line.at("prediction").get<std::vector<float>>();
     t.target = line.at("target").get<std::vector<float>>();
     CORTEX_CHECK(t.bin_ms > 0, kOp, "a prediction line without bin_ms (trial ", t.trial,
                  "): give the bin width of such lines");
-    CORTEX_CHECK(t.bins > 0 && t.outputs > 0 && t.prediction.size() == static_cast<size_t>(t.bins * t.outputs) &&
+    CORTEX_CHECK(t.bins > 0 && t.outputs > 0 && t.bins <= (int64_t{1} << 30) && t.outputs <= 64 &&
+                     t.prediction.size() == static_cast<size_t>(t.bins * t.outputs) &&
                      t.target.size() == t.prediction.size(),
                  kOp, "a prediction line of the wrong size (trial ", t.trial, ")");
+    CORTEX_CHECK(std::isfinite(t.run_smooth_ms) && t.run_smooth_ms >= 0, kOp, "a prediction line with smooth_ms ",
+                 t.run_smooth_ms, " (trial ", t.trial, ")");
     auto& fold = folds_[{line.at("model").get<std::string>(), line.at("protocol").get<std::string>(),
                          line.at("seed").get<uint64_t>(), line.at("fold").get<int64_t>()}];
     for (const Trial& other : fold)
@@ -92,23 +96,32 @@ nlohmann::json SavedPredictions::rescore(const nlohmann::json& record, double si
   try {
     const std::string model = record.at("model").get<std::string>();
     const std::string protocol = record.at("protocol").get<std::string>();
-    CORTEX_CHECK(record.value("smooth_ms", 0.0) == 0, kOp, model, " ", protocol,
-                 ": the record's predictions were smoothed when it ran (smooth_ms ", record.value("smooth_ms", 0.0),
-                 "); rescore starts from raw predictions");
+    const double record_smooth_ms = record.value("smooth_ms", 0.0);
     const auto seeds = record.at("seed_values").get<std::vector<uint64_t>>();
     const auto folds = record.at("folds_run").get<std::vector<int64_t>>();
     nlohmann::json stats = nlohmann::json::array(), r2 = nlohmann::json::array(), components = nlohmann::json::array();
     std::vector<double> r2_values;
     for (size_t i = 0; i < seeds.size(); ++i) {
+      const R2Stats recorded = r2_stats_from_json(record.at("stats_per_seed").at(i));
+      const std::string run = model + " " + protocol + " seed " + std::to_string(seeds[i]);
+      const auto outputs = static_cast<int64_t>(recorded.sum.size());
       std::vector<const Trial*> trials;
       for (int64_t fold : folds) {
         const auto it = folds_.find({model, protocol, seeds[i], fold});
-        CORTEX_CHECK(it != folds_.end(), kOp, "no predictions for ", model, " ", protocol, " seed ", seeds[i], " fold ",
-                     fold, " (pass the predictions file of that run)");
-        for (const Trial& t : it->second) trials.push_back(&t);
+        CORTEX_CHECK(it != folds_.end(), kOp, "no predictions for ", run, " fold ", fold,
+                     " (pass the predictions file of that run)");
+        for (const Trial& t : it->second) {
+          CORTEX_CHECK(t.bins == it->second.front().bins && t.outputs == outputs, kOp, run, " fold ", fold,
+                       ": trial ", t.trial, " has ", t.bins, " bins x ", t.outputs, " outputs; the record has ",
+                       outputs, " outputs");
+          CORTEX_CHECK(t.run_smooth_ms == record_smooth_ms, kOp, run, " fold ", fold, ": the predictions come from a run scored at smooth_ms ",
+                       t.run_smooth_ms, ", the record at ", record_smooth_ms,
+                       " (lines without smooth_ms are from builds that saved smoothed predictions unmarked)");
+          trials.push_back(&t);
+        }
       }
       auto stats_at = [&](double sigma) {
-        R2Accumulator acc(trials.front()->outputs);
+        R2Accumulator acc(outputs);
         for (const Trial* t : trials) {
           std::vector<float> p = t->prediction;
           smooth_predictions(p, t->bins, t->outputs, sigma / t->bin_ms, protocol == "causal");
@@ -116,8 +129,7 @@ nlohmann::json SavedPredictions::rescore(const nlohmann::json& record, double si
         }
         return acc.stats();
       };
-      CORTEX_CHECK(same_stats(stats_at(0.0), r2_stats_from_json(record.at("stats_per_seed").at(i))), kOp, model, " ",
-                   protocol, " seed ", seeds[i], " folds ", nlohmann::json(folds).dump(),
+      CORTEX_CHECK(same_stats(stats_at(record_smooth_ms), recorded), kOp, run, " folds ", nlohmann::json(folds).dump(),
                    ": the predictions do not reproduce the recorded R^2 statistics (predictions of another run?)");
       const R2Stats s = stats_at(sigma_ms);
       const R2Score score = s.score();

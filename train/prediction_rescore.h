@@ -1,8 +1,9 @@
 #pragma once
-// Held-out predictions saved by eval-protocol --predictions (one JSON line per trial) and the
-// R^2 of a recorded run recomputed from them, smoothed at another width, without retraining.
-// A record is rescored only from predictions that reproduce its recorded statistics, so a
-// rescored row is that run and nothing else.
+// Held-out predictions saved by eval-protocol --predictions (one JSON line per trial, raw
+// values even where the run was scored smoothed) and the R^2 of a recorded run recomputed
+// from them, smoothed at another width, without retraining. A record is rescored only from
+// predictions that reproduce its recorded statistics at its own width, so a rescored row is
+// that run and nothing else.
 #include <cstdint>
 #include <map>
 #include <string>
@@ -16,8 +17,7 @@
 namespace cortex::train {
 
 // The line of trial `index` of a fold's predictions (its target taken from `data`).
-nlohmann::json prediction_line(const std::string& label, const std::string& protocol, const FoldPredictions& fold,
-                               size_t index, const DecodingData& data);
+nlohmann::json prediction_line(const FoldPredictions& fold, size_t index, const DecodingData& data);
 
 class SavedPredictions {
  public:
@@ -28,14 +28,16 @@ class SavedPredictions {
 
   // `record` (an eval-protocol result line) with its statistics, R^2 and smooth_ms
   // recomputed from these predictions smoothed by sigma_ms (causal records: the causal
-  // kernel). Throws when a fold of the record has no predictions, when the unsmoothed
-  // predictions do not reproduce the record, or when the record was smoothed already.
+  // kernel). Throws when a fold of the record has no predictions, when the predictions are
+  // of another size or were saved by a run of another width, or when, smoothed at the
+  // record's own width, they do not reproduce its statistics.
   nlohmann::json rescore(const nlohmann::json& record, double sigma_ms) const;
 
  private:
   struct Trial {
     int64_t trial = 0, bins = 0, outputs = 0;
     double bin_ms = 0;
+    double run_smooth_ms = 0;  // the width its run was scored at (lines before it was saved: 0)
     std::vector<float> prediction, target;
   };
   // (model label, protocol, seed, fold)

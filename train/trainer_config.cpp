@@ -187,14 +187,14 @@ const std::vector<ConfigKey>& trainer_config_schema() {
       ConfigKey{"optim.beta2", KeyKind::real, "0.999", "AdamW beta2", {}, 0.0, 0.999999999},
       ConfigKey{"optim.eps", KeyKind::real, "1e-8", "AdamW epsilon", {}, 1e-30, 1.0},
       ConfigKey{"optim.grad_clip", KeyKind::real, "1.0", "global gradient-norm limit (0: no clipping)", {}, 0.0, 1e12},
-      ConfigKey{"predict.smooth_ms", KeyKind::real, "0",
-                "Gaussian smoothing (sigma, ms) of each trial's decoded velocity before it is scored: symmetric "
-                "non-causally, past bins only causally; 0: the raw per-bin predictions",
-                {}, 0.0, 1e4},
       ConfigKey{"optim.ema_decay", KeyKind::real, "0",
                 "average the weights over the steps with this decay (e.g. 0.99) and evaluate and finish with the "
                 "average (0: off)",
                 {}, 0.0, 0.999999},
+      ConfigKey{"predict.smooth_ms", KeyKind::real, "0",
+                "Gaussian smoothing (sigma, ms) of each trial's decoded velocity before it is scored: symmetric "
+                "non-causally, past bins only causally; 0: the raw per-bin predictions",
+                {}, 0.0, 1e4},
   };
   return schema;
 }

@@ -31,17 +31,18 @@ std::vector<float> DecodingTask::scaled_targets(int64_t trial) const {
   return out;
 }
 
-std::vector<float> DecodingTask::score_into(R2Accumulator& acc) {
+std::vector<float> DecodingTask::score_held_out(R2Accumulator& acc) {
   if (fold_.test_trials.empty()) return {};
   const auto& set = fold_.data->labelled;
   std::vector<float> pred = predict(set, fold_.test_trials);
   const int64_t per_trial = set.bins * set.behavior_dims;
   CORTEX_CHECK(static_cast<int64_t>(pred.size()) == per_trial * static_cast<int64_t>(fold_.test_trials.size()),
-               "DecodingTask::score_into", "predict returned ", pred.size(), " values for ", fold_.test_trials.size(),
+               "DecodingTask::score_held_out", "predict returned ", pred.size(), " values for ", fold_.test_trials.size(),
                " trials of ", per_trial);
-  smooth_predictions(pred, set.bins, set.behavior_dims, smooth_ms_ / fold_.data->bin_ms(), protocol_ == Protocol::causal);
+  std::vector<float> scored = pred;
+  smooth_predictions(scored, set.bins, set.behavior_dims, smooth_ms_ / fold_.data->bin_ms(), protocol_ == Protocol::causal);
   for (size_t i = 0; i < fold_.test_trials.size(); ++i)
-    acc.add(pred.data() + i * static_cast<size_t>(per_trial),
+    acc.add(scored.data() + i * static_cast<size_t>(per_trial),
             set.behavior.data() + static_cast<size_t>(fold_.test_trials[i] * per_trial), set.bins);
   return pred;
 }
@@ -55,7 +56,7 @@ void DecodingTask::set_output_smoothing(double sigma_ms) {
 nlohmann::json DecodingTask::evaluate(Phase phase) {
   if (phase != Phase::finetune || fold_.test_trials.empty()) return nlohmann::json::object();
   R2Accumulator acc(fold_.data->outputs());
-  score_into(acc);
+  score_held_out(acc);
   const R2Score s = acc.score();
   nlohmann::json out = {{"r2", s.mean}, {"protocol", protocol_name(protocol_)}};
   const char* names[] = {"r2_x", "r2_y", "r2_z"};

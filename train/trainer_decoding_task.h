@@ -31,10 +31,10 @@ class DecodingTask : public TrainTask {
   // R^2 over every bin of the fold's held-out trials ({"r2", "r2_x", "r2_y", ...});
   // empty without held-out trials.
   nlohmann::json evaluate(Phase phase) override;
-  // Appends the held-out trials' predictions (smoothed, see set_output_smoothing) and targets
-  // to `acc` (protocol pooling) and returns those predictions, laid out as predict() returns
-  // them for fold().test_trials.
-  std::vector<float> score_into(R2Accumulator& acc);
+  // Adds the held-out trials' predictions, smoothed as set_output_smoothing says, and their
+  // targets to `acc` (protocol pooling). Returns the raw predictions, laid out as predict()
+  // returns them for fold().test_trials.
+  std::vector<float> score_held_out(R2Accumulator& acc);
   // Gaussian smoothing of each trial's predictions before scoring (predict.smooth_ms; 0: off;
   // train/output_smoothing.h). predict() itself stays unsmoothed.
   void set_output_smoothing(double sigma_ms);

@@ -2,7 +2,9 @@
 // bit for bit (also across the pre-training / fine-tuning boundary), bad resumes are refused.
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 
 #include "engine/error.h"
@@ -279,4 +281,31 @@ TEST_CASE("trainer: optim.ema_decay leaves training untouched, ends with the ave
   CHECK(refusal(a_dir, 12, 0.9, 26) == "");  // an earlier checkpoint of it may be continued
   fs::remove_all(plain_dir);
   fs::remove_all(a_dir);
+}
+
+TEST_CASE("append_records_atomically keeps what the file held and adds whole lines, or changes nothing") {
+  const auto dir = std::filesystem::temp_directory_path() / "cortex_test_append_records";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "records.jsonl").string();
+  train::append_records_atomically(path, {{{"a", 1}}});  // a new file
+  {
+    std::ofstream more(path, std::ios::app);
+    more << R"({"b":2})";  // a last line without its newline
+  }
+  train::append_records_atomically(path, {{{"c", 3}}, {{"d", std::nan("")}}});
+  const auto lines = train::read_metrics(path);
+  REQUIRE(lines.size() == 4);
+  CHECK(lines[0]["a"] == 1);
+  CHECK(lines[1]["b"] == 2);
+  CHECK(lines[2]["c"] == 3);
+  CHECK(lines[3]["d"].is_null());
+
+  const std::string missing_dir = (dir / "no-such-dir" / "records.jsonl").string();
+  CHECK_THROWS_AS(train::append_records_atomically(missing_dir, {{{"e", 5}}}), Error);
+  CHECK(train::read_metrics(path).size() == 4);
+  std::vector<std::string> left;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) left.push_back(entry.path().filename().string());
+  CHECK(left == std::vector<std::string>{"records.jsonl"});  // no temporary file stays behind
+  std::filesystem::remove_all(dir);
 }

@@ -84,28 +84,26 @@ int eval_protocol_command(const Args& raw_args) {
     }
   }
   options.log = stderr;
+  // A label tells recipes of one model apart in the results table ("cortex-xs+pretrain").
+  if (flags.count("--label")) options.label = flags["--label"];
 
   const train::DecodingData data = train::load_decoding_data(merged);
-  // --predictions FILE: one JSON line per held-out trial (prediction and target, data units),
-  // appended as each fold finishes, for analyses that R^2 alone does not answer.
+  // --predictions FILE: one JSON line per held-out trial (the raw prediction, also under
+  // predict.smooth_ms, and the target, in data units), appended as each fold finishes, for
+  // analyses that R^2 alone does not answer (cortex-train rescore).
   std::ofstream predictions_out;
   if (flags.count("--predictions")) {
     predictions_out.open(flags["--predictions"], std::ios::app);
     CORTEX_CHECK(predictions_out.good(), "eval-protocol", "cannot append to '", flags["--predictions"], "'");
-    const std::string label = flags.count("--label") ? flags["--label"] : merged.model()["name"].as<std::string>("");
-    options.on_predictions = [&predictions_out, &data, label, protocol = std::string(train::protocol_name(options.protocol)),
-                              path = flags["--predictions"]](const train::FoldPredictions& p) {
-      for (size_t i = 0; i < p.trials.size(); ++i)
-        predictions_out << train::prediction_line(label, protocol, p, i, data).dump() << '\n';
+    options.on_predictions = [&predictions_out, &data, path = flags["--predictions"]](const train::FoldPredictions& p) {
+      for (size_t i = 0; i < p.trials.size(); ++i) predictions_out << train::prediction_line(p, i, data).dump() << '\n';
       predictions_out.flush();
       CORTEX_CHECK(predictions_out.good(), "eval-protocol", "writing '", path, "' failed");
     };
   }
   std::fprintf(stderr, "data: %s\n", data.description.c_str());
   print_config_notes(merged, stderr);
-  train::ProtocolResult r = train::run_protocol(merged, data, options);
-  // A label tells recipes of one model apart in the results table ("cortex-xs+pretrain").
-  if (flags.count("--label")) r.model = flags["--label"];
+  const train::ProtocolResult r = train::run_protocol(merged, data, options);
   const nlohmann::json j = r.to_json();
   if (flags.count("--out")) {
     std::ofstream out(flags["--out"], std::ios::app);

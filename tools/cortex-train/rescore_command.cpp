@@ -4,7 +4,6 @@
 // records (one width) for results-table.
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <map>
 #include <sstream>
 
@@ -12,17 +11,21 @@
 #include "tools/cortex-train/commands.h"
 #include "train/metrics_log.h"
 #include "train/prediction_rescore.h"
+#include "train/seed_pool.h"
 
 namespace cortex::tools {
 namespace {
 
 constexpr const char* kOp = "rescore";
+constexpr double kMaxWidthMs = 1e4;  // as predict.smooth_ms
 
-std::vector<double> parse_ms_list(const std::string& flag, const std::string& list) {
+// "0,20,30": every item a number in [min, kMaxWidthMs]; empty items (",," or a trailing comma) are refused.
+std::vector<double> parse_ms_list(const std::string& flag, const std::string& list, double min) {
   std::vector<double> values;
-  std::stringstream ss(list);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
+  size_t pos = 0;
+  while (pos <= list.size()) {
+    const size_t comma = std::min(list.find(',', pos), list.size());
+    const std::string item = list.substr(pos, comma - pos);
     size_t used = 0;
     double v = -1;
     try {
@@ -30,11 +33,11 @@ std::vector<double> parse_ms_list(const std::string& flag, const std::string& li
     } catch (const std::exception&) {
       used = 0;
     }
-    CORTEX_CHECK(used == item.size() && !item.empty() && std::isfinite(v) && v >= 0, kOp, flag,
-                 " takes widths in ms >= 0 like 0,20,30; got '", list, "'");
+    CORTEX_CHECK(!item.empty() && used == item.size() && std::isfinite(v) && v >= min && v <= kMaxWidthMs, kOp, flag,
+                 " takes values in ms from ", min, " to ", kMaxWidthMs, " separated by commas; got '", list, "'");
     values.push_back(v);
+    pos = comma + 1;
   }
-  CORTEX_CHECK(!values.empty(), kOp, flag, " needs a value");
   return values;
 }
 
@@ -59,10 +62,15 @@ int rescore_command(const Args& args) {
                "[--bin-ms MS]\n"
                "  FILEs: eval-protocol --out records and the --predictions files of the same runs; --bin-ms: the bin "
                "width of prediction lines that do not state it");
-  const std::vector<double> widths = parse_ms_list("--smooth-ms", widths_arg);
+  const std::vector<double> widths = parse_ms_list("--smooth-ms", widths_arg, 0.0);
   CORTEX_CHECK(out_path.empty() || widths.size() == 1, kOp, "--out writes records of one width; got ", widths.size());
   CORTEX_CHECK(label.empty() || !out_path.empty(), kOp, "--label names the records that --out writes");
-  const double default_bin_ms = bin_ms_arg.empty() ? 0.0 : parse_ms_list("--bin-ms", bin_ms_arg).at(0);
+  double default_bin_ms = 0;
+  if (!bin_ms_arg.empty()) {
+    const std::vector<double> bin_ms = parse_ms_list("--bin-ms", bin_ms_arg, 1e-3);
+    CORTEX_CHECK(bin_ms.size() == 1, kOp, "--bin-ms takes one width; got '", bin_ms_arg, "'");
+    default_bin_ms = bin_ms.front();
+  }
 
   std::vector<nlohmann::json> records;
   train::SavedPredictions predictions;
@@ -78,42 +86,33 @@ int rescore_command(const Args& args) {
     }
   CORTEX_CHECK(!records.empty(), kOp, "no eval-protocol records among the files");
 
-  // Rows pool each (run, protocol)'s records per seed, as results-table does.
+  // Everything is rescored and pooled (as results-table pools, refusing a part given twice)
+  // before --out is touched.
   std::vector<std::string> order;
-  std::map<std::string, std::map<double, std::map<uint64_t, train::R2Stats>>> pooled;
-  std::map<std::string, std::map<uint64_t, size_t>> folds_of_seed;
-  std::ofstream out;
-  if (!out_path.empty()) {
-    out.open(out_path, std::ios::app);
-    CORTEX_CHECK(out.good(), kOp, "cannot append to '", out_path, "'");
-  }
+  std::map<std::string, std::map<double, train::SeedPool>> pooled;
+  std::vector<nlohmann::json> out_records;
   for (const auto& record : records) {
     const std::string row = record.at("model").get<std::string>() + " " + record.at("protocol").get<std::string>();
     if (!pooled.count(row)) order.push_back(row);
-    const auto seeds = record.at("seed_values").get<std::vector<uint64_t>>();
-    for (uint64_t seed : seeds) folds_of_seed[row][seed] += record.at("folds_run").size();
     for (double w : widths) {
       nlohmann::json rescored = predictions.rescore(record, w);
-      for (size_t i = 0; i < seeds.size(); ++i)
-        pooled[row][w][seeds[i]].merge(train::r2_stats_from_json(rescored["stats_per_seed"][i]));
-      if (out.is_open()) {
-        if (!label.empty()) rescored["model"] = label;
-        out << rescored.dump() << '\n';
-      }
+      pooled[row].try_emplace(w, row).first->second.add(rescored);
+      if (!label.empty()) rescored["model"] = label;
+      out_records.push_back(std::move(rescored));
     }
   }
-  CORTEX_CHECK(!out.is_open() || out.flush().good(), kOp, "writing '", out_path, "' failed");
+  if (!out_path.empty()) train::append_records_atomically(out_path, out_records);
 
   std::printf("| run | smoothing (Gaussian sigma) | R² per seed (pooled over its folds) | mean ± std |\n|---|---|---|---|\n");
   for (const auto& row : order)
-    for (const auto& [w, per_seed] : pooled[row]) {
+    for (const auto& [w, pool] : pooled[row]) {
       std::string cell;
       std::vector<double> v;
-      for (const auto& [seed, s] : per_seed) {
+      for (const auto& [seed, s] : pool.stats()) {
         v.push_back(s.score().mean);
         char buf[80];
         std::snprintf(buf, sizeof buf, "%s%llu: %.4f (%zu folds)", cell.empty() ? "" : ", ",
-                      static_cast<unsigned long long>(seed), v.back(), folds_of_seed[row][seed]);
+                      static_cast<unsigned long long>(seed), v.back(), pool.folds().at(seed).size());
         cell += buf;
       }
       const train::MeanStd ms = train::mean_std(v);

@@ -1,5 +1,6 @@
 #include <cstdio>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -8,6 +9,7 @@
 #include "train/evaluation_metrics.h"
 #include "train/evaluation_protocol.h"
 #include "train/metrics_log.h"
+#include "train/seed_pool.h"
 
 namespace cortex::tools {
 namespace {
@@ -15,8 +17,7 @@ namespace {
 // One (model, protocol) pooled over result lines: each seed's R^2 statistics summed over
 // the folds that different lines (processes) ran.
 struct Merged {
-  std::map<uint64_t, train::R2Stats> stats;
-  std::map<uint64_t, std::set<int64_t>> folds;
+  std::optional<train::SeedPool> seeds;
   int64_t num_folds = 5;
   double train_seconds = 0;
   int64_t parameters = 0;
@@ -52,9 +53,10 @@ std::string recipe_of(const nlohmann::json& r) {
 
 std::string r2_cell(const std::string& what, const Merged& m) {
   std::vector<double> v;
-  for (const auto& [seed, s] : m.stats) {
-    CORTEX_CHECK(static_cast<int64_t>(m.folds.at(seed).size()) == m.num_folds, "results-table", what, " seed ", seed,
-                 " has results for ", m.folds.at(seed).size(), " of ", m.num_folds, " folds");
+  for (const auto& [seed, s] : m.seeds->stats()) {
+    const size_t folds = m.seeds->folds().at(seed).size();
+    CORTEX_CHECK(static_cast<int64_t>(folds) == m.num_folds, "results-table", what, " seed ", seed,
+                 " has results for ", folds, " of ", m.num_folds, " folds");
     v.push_back(s.score().mean);
   }
   const train::MeanStd ms = train::mean_std(v);
@@ -86,14 +88,8 @@ int results_table_command(const Args& args) {
                    " results come from different recipes (", m.recipe, " and ", recipe, ")");
       m.recipe = recipe;
       m.num_folds = r.value("folds", int64_t{5});
-      const auto seeds = r["seed_values"].get<std::vector<uint64_t>>();
-      const auto folds = r["folds_run"].get<std::vector<int64_t>>();
-      for (size_t i = 0; i < seeds.size(); ++i) {
-        for (int64_t f : folds)
-          CORTEX_CHECK(m.folds[seeds[i]].insert(f).second, "results-table", model, " ", protocol, " seed ", seeds[i],
-                       " fold ", f, " appears twice");
-        m.stats[seeds[i]].merge(train::r2_stats_from_json(r["stats_per_seed"].at(i)));
-      }
+      if (!m.seeds) m.seeds.emplace(model + " " + protocol);
+      m.seeds->add(r);
       m.train_seconds += r["train_seconds"].get<double>();
       m.parameters = r["parameters"].get<int64_t>();
       const std::string d = r["device"].get<std::string>() + " " + r["dtype"].get<std::string>();
