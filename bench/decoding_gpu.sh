@@ -60,14 +60,14 @@ RECIPE_CORTEX_XS_PRETRAIN="pretrain.steps=500 train.steps=1000 optim.lr=1e-3 $RE
 # 0.5 and dropout 0.3 took it from 0.696 to 0.718 causal and 0.805 to 0.812 non-causal (3 seeds);
 # lr 1e-3 at batch 256 diverged on folds 2-3. Weight averaging (decay 0.99) then gave 0.725 causal,
 # and non-causally, with spike dropout 0.7 as well, 0.820; drop path 0.1 (stochastic depth) then
-# 0.824 (bench/results/decoding.md). lr 3e-4 instead of 5e-4 then gave 0.745 causal and 0.830 non-causal
-# (0.844 smoothed), better on every seed of both protocols (session 10).
+# 0.824 (bench/results/decoding.md). lr 3e-4 instead of 5e-4 then gave 0.745 causal (better on all three
+# seeds) and 0.830 non-causal (0.844 smoothed; better on two of three seeds) (session 10).
 RECIPE_CORTEX_S="train.steps=600 optim.lr=3e-4 $REG train.spike_dropout=0.5 model.dropout=0.3 optim.ema_decay=0.99"
 NONCAUSAL_CORTEX_S="train.spike_dropout=0.7 model.drop_path=0.1"
 # Non-causal predictions smoothed along each trial (predict.smooth_ms, a Gaussian's sigma), the width
 # of each model picked on seed 0 from 0-50 ms with cortex-train rescore (session 9): Cortex-S gains
-# 0.021, the GRU 0.003. The Transformer was not measured; causally, on the one run measured (Cortex-S
-# seed 0), smoothing only hurt. Prediction files keep the raw values, so rescore can try other widths.
+# 0.021, the GRU 0.003. The Transformer was not measured; causally, on the Cortex-S runs measured
+# (sessions 9-10), smoothing only hurt. Prediction files keep the raw values, so rescore can try other widths.
 declare -A NONCAUSAL_SMOOTH=([cortex-s]="predict.smooth_ms=30" [cortex-xs]="predict.smooth_ms=20" [gru]="predict.smooth_ms=20")
 RECIPE_GRU="train.steps=800 optim.lr=3e-3 $REG"
 RECIPE_TRANSFORMER="train.steps=1000 optim.lr=5e-4 $REG"

@@ -1,8 +1,12 @@
 #include "train/metrics_log.h"
 
 #include <cmath>
-#include <filesystem>
-#include <iterator>
+#include <cerrno>
+#include <cstring>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "engine/error.h"
 
@@ -52,32 +56,31 @@ std::vector<nlohmann::json> read_metrics(const std::string& path) {
   return records;
 }
 
-void append_records_atomically(const std::string& path, const std::vector<nlohmann::json>& records) {
-  const std::string temporary = path + ".tmp-append";
-  try {
-    {
-      std::ofstream out(temporary, std::ios::trunc | std::ios::binary);
-      CORTEX_CHECK(out.good(), "append_records", "cannot write '", temporary, "'");
-      if (std::filesystem::exists(path)) {
-        std::ifstream in(path, std::ios::binary);
-        CORTEX_CHECK(in.good(), "append_records", "cannot read '", path, "'");
-        const std::string old((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-        CORTEX_CHECK(!in.bad(), "append_records", "cannot read '", path, "'");
-        out << old;
-        if (!old.empty() && old.back() != '\n') out << '\n';  // a last line without its newline stays a line
-      }
-      for (const auto& r : records) out << sanitise(r).dump() << '\n';
-      out.flush();
-      CORTEX_CHECK(out.good(), "append_records", "writing '", temporary, "' failed");
-    }
-    std::error_code ec;
-    std::filesystem::rename(temporary, path, ec);
-    CORTEX_CHECK(!ec, "append_records", "cannot replace '", path, "': ", ec.message());
-  } catch (...) {
-    std::error_code ignored;
-    std::filesystem::remove(temporary, ignored);
-    throw;
+void append_records(const std::string& path, const std::vector<nlohmann::json>& records) {
+  std::string text;
+  for (const auto& r : records) text += sanitise(r).dump() + '\n';
+  // Opened for reading too, for the pread of the last byte.
+  const int fd = ::open(path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  CORTEX_CHECK(fd >= 0, "append_records", "cannot append to '", path, "': ", std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && st.st_size > 0) {
+    char last = '\n';  // a last line without its newline stays a line of its own
+    if (::pread(fd, &last, 1, st.st_size - 1) == 1 && last != '\n') text.insert(text.begin(), '\n');
   }
+  // One write of everything: O_APPEND places it after whatever other writers appended, and a
+  // write that fails part-way is cut back off, so the file never ends in half a record.
+  const ssize_t written = ::write(fd, text.data(), text.size());
+  const int write_errno = errno;
+  if (written != static_cast<ssize_t>(text.size())) {
+    if (written > 0 && ::fstat(fd, &st) == 0) {
+      const int truncated = ::ftruncate(fd, st.st_size - written);
+      (void)truncated;  // the error below is reported either way
+    }
+    ::close(fd);
+    CORTEX_FAIL("append_records", "writing '", path, "' failed",
+                written < 0 ? std::string(": ") + std::strerror(write_errno) : std::string(" part-way"));
+  }
+  CORTEX_CHECK(::close(fd) == 0, "append_records", "closing '", path, "' failed: ", std::strerror(errno));
 }
 
 }  // namespace cortex::train

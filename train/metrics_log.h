@@ -26,9 +26,9 @@ class MetricsLog {
 // Every line of a metrics file parsed; throws naming the path and line on bad JSON.
 std::vector<nlohmann::json> read_metrics(const std::string& path);
 
-// Appends `records` (a line each) to `path` in one step: the old content and the new lines
-// go to a temporary file beside it, which then replaces it. On any failure `path` is left
-// as it was and no temporary file remains.
-void append_records_atomically(const std::string& path, const std::vector<nlohmann::json>& records);
+// Appends `records` (a line each) to `path` in one write, after a newline if the file's last
+// line lacks one; a write that fails part-way is cut back off. Other appenders (O_APPEND) and
+// links keep working, since the file is never replaced.
+void append_records(const std::string& path, const std::vector<nlohmann::json>& records);
 
 }  // namespace cortex::train

@@ -63,6 +63,7 @@ void SavedPredictions::add(const nlohmann::json& line, double default_bin_ms) {
     t.bins = line.at("bins").get<int64_t>();
     t.outputs = line.at("outputs").get<int64_t>();
     t.bin_ms = line.value("bin_ms", default_bin_ms);
+    t.states_smooth_ms = line.contains("smooth_ms");
     t.run_smooth_ms = line.value("smooth_ms", 0.0);
     t.prediction = line.at("prediction").get<std::vector<float>>();
     t.target = line.at("target").get<std::vector<float>>();
@@ -111,12 +112,16 @@ nlohmann::json SavedPredictions::rescore(const nlohmann::json& record, double si
         CORTEX_CHECK(it != folds_.end(), kOp, "no predictions for ", run, " fold ", fold,
                      " (pass the predictions file of that run)");
         for (const Trial& t : it->second) {
-          CORTEX_CHECK(t.bins == it->second.front().bins && t.outputs == outputs, kOp, run, " fold ", fold,
-                       ": trial ", t.trial, " has ", t.bins, " bins x ", t.outputs, " outputs; the record has ",
-                       outputs, " outputs");
-          CORTEX_CHECK(t.run_smooth_ms == record_smooth_ms, kOp, run, " fold ", fold, ": the predictions come from a run scored at smooth_ms ",
-                       t.run_smooth_ms, ", the record at ", record_smooth_ms,
-                       " (lines without smooth_ms are from builds that saved smoothed predictions unmarked)");
+          CORTEX_CHECK(t.bins == it->second.front().bins, kOp, run, " fold ", fold, ": trial ", t.trial, " has ", t.bins,
+                       " bins, trial ", it->second.front().trial, " ", it->second.front().bins);
+          CORTEX_CHECK(t.outputs == outputs, kOp, run, " fold ", fold, ": trial ", t.trial, " has ", t.outputs,
+                       " outputs; the record has ", outputs);
+          CORTEX_CHECK(t.run_smooth_ms == record_smooth_ms, kOp, run, " fold ", fold,
+                       ": the predictions come from a run scored at smooth_ms ", t.run_smooth_ms, ", the record at ",
+                       record_smooth_ms,
+                       t.states_smooth_ms ? std::string()
+                                          : std::string(" (these lines do not state smooth_ms: builds before they "
+                                                        "did saved smoothed predictions unmarked)"));
           trials.push_back(&t);
         }
       }

@@ -38,6 +38,7 @@ class SavedPredictions {
     int64_t trial = 0, bins = 0, outputs = 0;
     double bin_ms = 0;
     double run_smooth_ms = 0;  // the width its run was scored at (lines before it was saved: 0)
+    bool states_smooth_ms = false;
     std::vector<float> prediction, target;
   };
   // (model label, protocol, seed, fold)

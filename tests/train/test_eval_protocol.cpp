@@ -219,7 +219,7 @@ TEST_CASE("rescore refuses predictions of another run, width, fold or size, each
   CHECK_THROWS_WITH_AS(saved.rescore(other_run, 0.0), doctest::Contains("do not reproduce the recorded"), Error);
   nlohmann::json three_outputs = raw.to_json();
   for (const char* key : {"sum", "sum_sq", "ss_res"}) three_outputs["stats_per_seed"][0][key].push_back(1.0);
-  CHECK_THROWS_WITH_AS(saved.rescore(three_outputs, 0.0), doctest::Contains("the record has 3 outputs"), Error);
+  CHECK_THROWS_WITH_AS(saved.rescore(three_outputs, 0.0), doctest::Contains("has 2 outputs; the record has 3"), Error);
 
   CHECK_THROWS_WITH_AS(saved.add(lines.front()), doctest::Contains("appears twice"), Error);
   nlohmann::json no_bin = lines.front();
@@ -255,4 +255,13 @@ TEST_CASE("a seed pool sums folds of separate records and refuses a part given t
   CHECK(pool.stats().at(0).score().mean == doctest::Approx(whole.r2.mean).epsilon(1e-12));
   CHECK_THROWS_WITH_AS(pool.add(first), doctest::Contains("seed 0 fold 0 appears twice"), Error);
   CHECK(pool.stats().at(0).rows == whole.stats_per_seed[0].rows);  // the refused record added nothing
+
+  SeedPool partial("wiener-tiny noncausal");
+  partial.add(first);
+  nlohmann::json three_components = rest;
+  for (const char* key : {"sum", "sum_sq", "ss_res"}) three_components["stats_per_seed"][0][key].push_back(1.0);
+  CHECK_THROWS_WITH_AS(partial.add(three_components), doctest::Contains("3 components, earlier records 2"), Error);
+  CHECK(partial.folds().at(0) == std::set<int64_t>{0, 1});  // unchanged by the refused record
+  partial.add(rest);
+  CHECK(partial.stats().at(0).score().mean == doctest::Approx(whole.r2.mean).epsilon(1e-12));
 }

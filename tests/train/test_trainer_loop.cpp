@@ -283,17 +283,20 @@ TEST_CASE("trainer: optim.ema_decay leaves training untouched, ends with the ave
   fs::remove_all(a_dir);
 }
 
-TEST_CASE("append_records_atomically keeps what the file held and adds whole lines, or changes nothing") {
+TEST_CASE("append_records keeps what the file held, adds whole lines, follows links and refuses a directory") {
   const auto dir = std::filesystem::temp_directory_path() / "cortex_test_append_records";
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   const std::string path = (dir / "records.jsonl").string();
-  train::append_records_atomically(path, {{{"a", 1}}});  // a new file
+  train::append_records(path, {{{"a", 1}}});  // a new file
   {
     std::ofstream more(path, std::ios::app);
     more << R"({"b":2})";  // a last line without its newline
   }
-  train::append_records_atomically(path, {{{"c", 3}}, {{"d", std::nan("")}}});
+  const std::string link = (dir / "link.jsonl").string();
+  std::filesystem::create_symlink(path, link);
+  train::append_records(link, {{{"c", 3}}, {{"d", std::nan("")}}});
+  CHECK(std::filesystem::is_symlink(link));  // appended through, not replaced
   const auto lines = train::read_metrics(path);
   REQUIRE(lines.size() == 4);
   CHECK(lines[0]["a"] == 1);
@@ -301,11 +304,9 @@ TEST_CASE("append_records_atomically keeps what the file held and adds whole lin
   CHECK(lines[2]["c"] == 3);
   CHECK(lines[3]["d"].is_null());
 
-  const std::string missing_dir = (dir / "no-such-dir" / "records.jsonl").string();
-  CHECK_THROWS_AS(train::append_records_atomically(missing_dir, {{{"e", 5}}}), Error);
-  CHECK(train::read_metrics(path).size() == 4);
-  std::vector<std::string> left;
-  for (const auto& entry : std::filesystem::directory_iterator(dir)) left.push_back(entry.path().filename().string());
-  CHECK(left == std::vector<std::string>{"records.jsonl"});  // no temporary file stays behind
+  const std::string a_directory = (dir / "sub").string();
+  std::filesystem::create_directories(a_directory);
+  CHECK_THROWS_WITH_AS(train::append_records(a_directory, {{{"e", 5}}}), doctest::Contains("cannot append to"), Error);
+  CHECK(std::filesystem::is_empty(a_directory));
   std::filesystem::remove_all(dir);
 }

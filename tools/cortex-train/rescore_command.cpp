@@ -2,6 +2,7 @@
 // (eval-protocol --predictions), smoothed at one or more widths, without retraining
 // (train/prediction_rescore.h). Prints a row per run and width; --out appends the rescored
 // records (one width) for results-table.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <map>
@@ -35,6 +36,7 @@ std::vector<double> parse_ms_list(const std::string& flag, const std::string& li
     }
     CORTEX_CHECK(!item.empty() && used == item.size() && std::isfinite(v) && v >= min && v <= kMaxWidthMs, kOp, flag,
                  " takes values in ms from ", min, " to ", kMaxWidthMs, " separated by commas; got '", list, "'");
+    CORTEX_CHECK(std::find(values.begin(), values.end(), v) == values.end(), kOp, flag, " gives ", v, " twice");
     values.push_back(v);
     pos = comma + 1;
   }
@@ -101,7 +103,10 @@ int rescore_command(const Args& args) {
       out_records.push_back(std::move(rescored));
     }
   }
-  if (!out_path.empty()) train::append_records_atomically(out_path, out_records);
+  // One label for records of several runs would pool them as one in results-table.
+  CORTEX_CHECK(label.empty() || order.size() == 1, kOp, "--label renames the records of one run; these are ", order.size(),
+               " runs");
+  if (!out_path.empty()) train::append_records(out_path, out_records);
 
   std::printf("| run | smoothing (Gaussian sigma) | R² per seed (pooled over its folds) | mean ± std |\n|---|---|---|---|\n");
   for (const auto& row : order)
