@@ -86,6 +86,10 @@ void HttpSession::on_timeout() {
 
 void HttpSession::on_read(beast::error_code ec) {
   if (closed_) return;
+  // The timer can fire after a read has completed but before this handler runs; its cancel then
+  // aborts nothing. A read that succeeded on an idle connection (a request's first bytes) or
+  // that finished the request is served, not answered with a 408 it did not earn.
+  if (timed_out_ && !ec && (!request_started_ || parser_->is_done())) timed_out_ = false;
   if (timed_out_) {
     // Nothing of a request arrived: an idle keep-alive connection, closed quietly.
     if (!request_started_ && buffer_.size() == 0 && !parser_->got_some()) return close();
