@@ -49,6 +49,17 @@ train::TrainerConfig parse_config_args(const std::vector<std::string>& args, con
   return config;
 }
 
+std::vector<std::string> split_list(const std::string& list) {
+  std::vector<std::string> items;
+  size_t pos = 0;
+  while (pos <= list.size()) {
+    const size_t comma = std::min(list.find(',', pos), list.size());
+    items.push_back(list.substr(pos, comma - pos));
+    pos = comma + 1;
+  }
+  return items;
+}
+
 void print_config_notes(const train::TrainerConfig& config, std::FILE* out) {
   const double decay = config.get_real("optim.ema_decay");
   if (decay <= 0) return;

@@ -15,6 +15,10 @@ namespace cortex::tools {
 train::TrainerConfig parse_config_args(const std::vector<std::string>& args, const std::vector<std::string>& flags,
                                        std::map<std::string, std::string>* flag_values);
 
+// The items of a comma-separated flag value ("0,2,4"), empty ones included ("0,,4", "0,"),
+// so each caller refuses them with its own message.
+std::vector<std::string> split_list(const std::string& list);
+
 // Notes on settings that are valid but will not do what they seem to, one line each to `out`:
 // an optim.ema_decay that a phase is too short to reach.
 void print_config_notes(const train::TrainerConfig& config, std::FILE* out);

@@ -65,11 +65,8 @@ int eval_protocol_command(const Args& raw_args) {
   if (flags.count("--keep-runs")) options.run_root = flags["--keep-runs"];
   if (flags.count("--folds")) {
     // "0,2,4": a part of the protocol for one process; results-table pools the parts.
-    std::string list = flags["--folds"];
-    size_t pos = 0;
-    while (pos <= list.size()) {
-      const size_t comma = std::min(list.find(',', pos), list.size());
-      const std::string item = list.substr(pos, comma - pos);
+    const std::string& list = flags["--folds"];
+    for (const std::string& item : split_list(list)) {
       size_t used = 0;
       int64_t fold = -1;
       try {
@@ -80,7 +77,6 @@ int eval_protocol_command(const Args& raw_args) {
       CORTEX_CHECK(used == item.size() && !item.empty(), "eval-protocol", "--folds takes fold numbers like 0,1,4; got '",
                    list, "'");
       options.only_folds.push_back(fold);
-      pos = comma + 1;
     }
   }
   options.log = stderr;

@@ -6,10 +6,10 @@
 #include <cmath>
 #include <cstdio>
 #include <map>
-#include <sstream>
 
 #include "engine/error.h"
 #include "tools/cortex-train/commands.h"
+#include "tools/cortex-train/config_args.h"
 #include "train/metrics_log.h"
 #include "train/prediction_rescore.h"
 #include "train/seed_pool.h"
@@ -23,10 +23,7 @@ constexpr double kMaxWidthMs = 1e4;  // as predict.smooth_ms
 // "0,20,30": every item a number in [min, kMaxWidthMs]; empty items (",," or a trailing comma) are refused.
 std::vector<double> parse_ms_list(const std::string& flag, const std::string& list, double min) {
   std::vector<double> values;
-  size_t pos = 0;
-  while (pos <= list.size()) {
-    const size_t comma = std::min(list.find(',', pos), list.size());
-    const std::string item = list.substr(pos, comma - pos);
+  for (const std::string& item : split_list(list)) {
     size_t used = 0;
     double v = -1;
     try {
@@ -38,7 +35,6 @@ std::vector<double> parse_ms_list(const std::string& flag, const std::string& li
                  " takes values in ms from ", min, " to ", kMaxWidthMs, " separated by commas; got '", list, "'");
     CORTEX_CHECK(std::find(values.begin(), values.end(), v) == values.end(), kOp, flag, " gives ", v, " twice");
     values.push_back(v);
-    pos = comma + 1;
   }
   return values;
 }
